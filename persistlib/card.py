@@ -1,0 +1,201 @@
+"""The model card: the metadata file saved beside every model.
+
+A card answers, years later: *what is this file, where did it come from, how
+good was it, and what do I need installed to load it?* It is plain JSON, so a
+person can read it and any tool can parse it.
+"""
+from __future__ import annotations
+
+import html
+import json
+import platform
+import re
+import warnings
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from .errors import CardError, CompatibilityError, CompatibilityWarning
+
+__all__ = ["ModelCard", "environment_versions", "check_compatibility", "utc_now"]
+
+#: Packages whose versions every card records.
+TRACKED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "pandas", "skops", "persistlib")
+
+
+def utc_now() -> str:
+    """The current time in UTC, ISO 8601, to the second: ``2026-11-26T16:40:00+00:00``."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a pickled model depends on."""
+    out = {"python": platform.python_version()}
+    for pkg in TRACKED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _parts(v: str) -> tuple[int, int, int]:
+    """``"1.9.1rc1"`` -> ``(1, 9, 1)``; missing parts count as 0."""
+    m = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", v.strip())
+    return tuple(int(g or 0) for g in m.groups()) if m else (0, 0, 0)  # type: ignore[return-value]
+
+
+# (package, how many leading version parts must agree for a safe load)
+_STRICT = {"scikit-learn": 2, "numpy": 1}
+
+
+def check_compatibility(recorded: dict[str, str], installed: dict[str, str] | None = None) -> list[str]:
+    """Compare a card's recorded versions with the running environment.
+
+    Returns the list of small differences (one message each). Raises
+    :class:`CompatibilityError` for a difference that makes loading unsafe:
+    another scikit-learn major or minor version, or another numpy major.
+    """
+    installed = environment_versions() if installed is None else installed
+    errors, notes = [], []
+    for pkg, rec in sorted(recorded.items()):
+        inst = installed.get(pkg)
+        if pkg in ("persistlib",) or inst is None or inst == rec:
+            continue
+        strict = _STRICT.get(pkg)
+        fix = f"pip install {pkg}=={rec}" if pkg != "python" else f"use Python {rec}"
+        if strict and _parts(rec)[:strict] != _parts(inst)[:strict]:
+            errors.append(f"{pkg}: saved with {rec}, installed {inst}. Fix: {fix} "
+                          "(or retrain and save the model again under the installed version).")
+        else:
+            notes.append(f"{pkg}: saved with {rec}, installed {inst}; "
+                         f"usually harmless, but to match exactly: {fix}.")
+    if errors:
+        raise CompatibilityError(
+            "this model was saved in an environment that cannot safely load here:\n  "
+            + "\n  ".join(errors)
+            + "\nTo load anyway (unsupported; predictions may be wrong), pass allow_version_mismatch=True."
+        )
+    return notes
+
+
+@dataclass
+class ModelCard:
+    """Metadata saved next to a model as ``model_vX.Y.Z_meta.json``.
+
+    The registry fills this in; you rarely build one by hand.
+    """
+
+    version: str
+    trained_at: str
+    algorithm: str
+    artifact: str
+    artifact_sha256: str
+    format: str = "joblib"
+    dataset: str | None = None
+    dataset_sha256: str | None = None
+    dataset_rows: int | None = None
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    dependencies: dict[str, str] = field(default_factory=environment_versions)
+    artifact_bytes: int | None = None
+    gate: dict[str, Any] | None = None
+    trusted_types: list[str] | None = None
+    notes: str = ""
+    signature: str | None = None
+
+    # ------------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Serialise to pretty, key-sorted JSON (what the ``_meta.json`` file holds)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "card") -> "ModelCard":
+        """Parse a card; raise :class:`CardError` naming ``source`` if it is malformed."""
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CardError(f"{source} is not valid JSON ({e}); restore it from a backup, "
+                            "or delete this version's files and save the model again.") from None
+        if not isinstance(data, dict):
+            raise CardError(f"{source} must hold a JSON object, got {type(data).__name__}.")
+        known = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        missing = sorted(required - data.keys())
+        unknown = sorted(data.keys() - known)
+        if missing:
+            raise CardError(f"{source} is missing required field(s) {missing}; "
+                            "it is incomplete or not a persistlib card.")
+        if unknown:
+            raise CardError(f"{source} has unknown field(s) {unknown}; it was written by another "
+                            "tool or a newer persistlib (upgrade persistlib).")
+        for name in ("version", "trained_at", "algorithm", "artifact", "artifact_sha256", "format"):
+            if not isinstance(data.get(name, ""), str):
+                raise CardError(f"{source}: field {name!r} must be a string, got {data[name]!r}.")
+        for name in ("hyperparams", "metrics", "dependencies"):
+            if name in data and not isinstance(data[name], dict):
+                raise CardError(f"{source}: field {name!r} must be an object, got {data[name]!r}.")
+        return cls(**data)
+
+    def signing_payload(self) -> bytes:
+        """The canonical bytes a signature covers: the card without its signature."""
+        d = self.to_dict()
+        d["signature"] = None
+        return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    # ------------------------------------------------------------------ checks
+
+    def check_environment(self, *, allow_version_mismatch: bool = False) -> list[str]:
+        """Check this card's recorded dependencies against the running environment.
+
+        Warns with :class:`CompatibilityWarning` for each small difference and
+        returns them. Raises :class:`CompatibilityError` for a large one, unless
+        ``allow_version_mismatch=True``, in which case it warns instead.
+        """
+        try:
+            notes = check_compatibility(self.dependencies)
+        except CompatibilityError as e:
+            if not allow_version_mismatch:
+                raise CompatibilityError(f"model v{self.version}: {e}") from None
+            notes = [f"loading v{self.version} despite: {e}"]
+        for n in notes:
+            warnings.warn(f"model v{self.version}: {n}", CompatibilityWarning, stacklevel=3)
+        return notes
+
+    # ------------------------------------------------------------------ display
+
+    def __str__(self) -> str:
+        m = ", ".join(f"{k}={v:.3f}" for k, v in self.metrics.items())
+        verdict = "" if self.gate is None else ("gate PASS" if self.gate.get("passed") else "gate FAIL")
+        return (f"model v{self.version} · {self.algorithm} · trained {self.trained_at}\n"
+                f"  metrics: {m or '—'} {('· ' + verdict) if verdict else ''}\n"
+                f"  artefact: {self.artifact} ({self.format}) sha256 {self.artifact_sha256[:12]}…\n"
+                f"  dataset: {self.dataset or '—'} sha256 {(self.dataset_sha256 or '—')[:12]}")
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = lambda d: "".join(  # noqa: E731
+            f"<tr><td>{e(str(k))}</td><td><code>{e(_short(v))}</code></td></tr>" for k, v in d.items())
+        gate = ""
+        if self.gate is not None:
+            ok = bool(self.gate.get("passed"))
+            gate = f'<p class="persistlib-card-gate"><b>{"✓ gate PASS" if ok else "✗ gate FAIL"}</b></p>'
+        return f"""<div class="persistlib-card" style="border:2px solid #444;border-radius:8px;padding:8px 14px;max-width:640px">
+<h3 style="margin:4px 0">🛂 Model passport · v{e(self.version)}</h3>
+<p><b>{e(self.algorithm)}</b> · trained {e(self.trained_at)} · format <code>{e(self.format)}</code></p>{gate}
+<table><tr><th colspan="2">metrics</th></tr>{rows({k: f"{v:.3f}" for k, v in self.metrics.items()})}</table>
+<table><tr><th colspan="2">artefact</th></tr>{rows({"file": self.artifact, "sha256": self.artifact_sha256, "bytes": self.artifact_bytes})}</table>
+<table><tr><th colspan="2">data</th></tr>{rows({"dataset": self.dataset, "sha256": self.dataset_sha256, "rows": self.dataset_rows})}</table>
+<table><tr><th colspan="2">environment</th></tr>{rows(self.dependencies)}</table>
+<details><summary>hyperparameters</summary><table>{rows(self.hyperparams)}</table></details>
+</div>"""
+
+
+def _short(v: Any) -> str:
+    s = "—" if v is None else str(v)
+    return s if len(s) <= 70 else s[:67] + "…"

@@ -1,0 +1,86 @@
+"""Small helpers the notebooks share: a workspace folder and an environment check."""
+from __future__ import annotations
+
+import html
+import platform
+import re
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["workspace", "environment_check", "EnvironmentReport", "REQUIRED_PACKAGES"]
+
+#: What the course needs, pinned like requirements.txt: (distribution, exact version).
+REQUIRED_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("jupyterlab", "4.6.6"),
+    ("ipywidgets", "8.1.9"),
+    ("joblib", "1.6.0"),
+    ("scikit-learn", "1.9.1"),
+    ("numpy", "2.4.6"),
+    ("pandas", "3.1.1"),
+    ("matplotlib", "3.11.2"),
+    ("skops", "0.16.0"),
+    ("skl2onnx", "1.20.0"),
+    ("onnxruntime", "1.31.1"),
+    ("fastapi", "0.163.2"),
+    ("uvicorn", "0.54.0"),
+    ("httpx", "0.28.1"),
+)
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def workspace(name: str, *, root: str | Path = "workspace", fresh: bool = True) -> Path:
+    """The folder a notebook may write to: ``workspace/<name>/`` (git-ignored).
+
+    With ``fresh=True`` (the default) it is emptied first, so a notebook gives
+    the same results every time you run it, with no cleanup by hand.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+        raise ValueError(f"workspace name must be a plain folder name like '01_why_persist', got {name!r}.")
+    path = Path(root) / name
+    if fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class EnvironmentReport:
+    """Result of :func:`environment_check`: ``rows`` of (package, wanted, installed, ok)."""
+
+    python: str
+    rows: tuple[tuple[str, str, str | None, bool], ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r[3] for r in self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"Python {self.python}"]
+        for pkg, want, got, ok in self.rows:
+            got_s = got or "not installed"
+            hint = "" if ok else f"   → pip install {pkg}=={want}"
+            lines.append(f"{'✓' if ok else '✗'} {pkg:<13} {got_s:<14} (course pins {want}){hint}")
+        lines.append("All set!" if self.ok else "Some packages differ: run  pip install -r requirements.txt")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td>{'✓' if ok else '✗'}</td><td>{html.escape(p)}</td><td>{html.escape(g or 'missing')}</td>"
+            f"<td>{html.escape(w)}</td></tr>" for p, w, g, ok in self.rows)
+        return (f"<table><tr><th></th><th>package</th><th>installed</th><th>course pin</th></tr>{body}</table>"
+                f"<p>{'✓ All set!' if self.ok else '✗ Run <code>pip install -r requirements.txt</code>'}</p>")
+
+
+def environment_check(required: tuple[tuple[str, str], ...] = REQUIRED_PACKAGES) -> EnvironmentReport:
+    """Compare installed package versions with the course's pins."""
+    rows = []
+    for pkg, want in required:
+        try:
+            got: str | None = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            got = None
+        rows.append((pkg, want, got, got == want))
+    return EnvironmentReport(python=platform.python_version(), rows=tuple(rows))

@@ -1,0 +1,28 @@
+"""Shared fixtures for persistlib's tests."""
+from __future__ import annotations
+
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import train_test_split
+
+import persistlib as pl
+
+
+@pytest.fixture(scope="session")
+def churn_split():
+    """A small, fixed churn split: (X_train, X_test, y_train, y_test)."""
+    X, y = pl.make_churn(1500, random_state=0)
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+@pytest.fixture(scope="session")
+def small_model(churn_split):
+    """A small fitted forest: quick to save and load."""
+    X_train, _, y_train, _ = churn_split
+    return RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(X_train, y_train)
+
+
+@pytest.fixture()
+def registry(tmp_path):
+    """An empty joblib registry in a temporary folder."""
+    return pl.Registry(tmp_path / "registry")
