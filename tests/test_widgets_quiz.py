@@ -1,0 +1,138 @@
+"""Quiz: parsing, answering from Python and by clicking, and clear errors for bad files."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+import persistlib as pl
+from persistlib.errors import PersistError
+from persistlib.widgets.quiz import QUIZ_DIR, Quiz, QuizError
+
+QUESTIONS = {"questions": [
+    {"id": "one", "prompt": "Pick `b`.", "kind": "single", "explanation": "b is right.",
+     "options": [{"text": "a", "correct": False, "feedback": "not a"},
+                 {"text": "b", "correct": True, "feedback": "yes b"},
+                 {"text": "c", "correct": False, "feedback": "not c"}]},
+    {"id": "two", "prompt": "Pick x and z.", "kind": "multiple", "explanation": "x and z.",
+     "options": [{"text": "x", "correct": True, "feedback": "x is in"},
+                 {"text": "y", "correct": False, "feedback": "y is out"},
+                 {"text": "z", "correct": True, "feedback": "z is in"}]},
+]}
+
+
+def test_answer_from_python_updates_feedback_and_score():
+    quiz = Quiz(QUESTIONS)
+    assert quiz.score == (0, 0)
+    assert quiz.answer(0, 1) is True
+    assert "✓ Correct!" in quiz.feedback[0].value and "yes b" in quiz.feedback[0].value
+    assert "b is right." in quiz.feedback[0].value
+    assert quiz.choosers[0].value == 1
+    assert quiz.answer("two", [0]) is False  # z missed
+    assert "✗ Not quite." in quiz.feedback[1].value and "You missed" in quiz.feedback[1].value
+    assert quiz.score == (1, 2)
+    assert quiz.score_label.value == "Score: 1/2 correct (2 questions)"
+    assert repr(quiz) == "<Quiz: 2 questions, 1/2 correct>"
+
+
+def test_latest_answer_replaces_earlier_one():
+    quiz = Quiz(QUESTIONS)
+    assert quiz.answer(1, [0, 1, 2]) is False   # a superset is wrong
+    assert quiz.answer(1, [2, 0]) is True
+    assert quiz.score == (1, 1)
+    assert [cb.value for cb in quiz.choosers[1].children] == [True, False, True]
+    quiz.reset()
+    assert quiz.score == (0, 0) and quiz.feedback[1].value == ""
+
+
+def test_clicking_check_reads_the_widgets():
+    quiz = Quiz(QUESTIONS)
+    quiz.check_buttons[0].click()          # nothing picked yet
+    assert "Pick an answer first" in quiz.feedback[0].value and quiz.score == (0, 0)
+    quiz.choosers[0].value = 2
+    quiz.check_buttons[0].click()
+    assert quiz.score == (0, 1) and "not c" in quiz.feedback[0].value
+    for cb, v in zip(quiz.choosers[1].children, (True, False, True)):
+        cb.value = v
+    quiz.check_buttons[1].click()
+    assert quiz.score == (1, 2)
+
+
+def test_css_classes_for_browser_tests():
+    quiz = Quiz(QUESTIONS)
+    assert "persistlib-quiz" in quiz._dom_classes
+    assert "persistlib-quiz-score" in quiz.score_label._dom_classes
+    assert all("persistlib-quiz-check" in b._dom_classes for b in quiz.check_buttons)
+
+
+def test_backticks_become_code_and_text_is_escaped():
+    data = json.loads(json.dumps(QUESTIONS))
+    data["questions"][0]["options"][0]["text"] = "<script>"
+    quiz = Quiz(data)
+    quiz.answer(0, 0)
+    assert "&lt;script&gt;" in quiz.feedback[0].value and "<script>" not in quiz.feedback[0].value
+    assert "<code>b</code>" in quiz.children[1].children[0].value
+
+
+@pytest.mark.parametrize("choices, msg", [(3, "options 0..2"), ([0, 1], "exactly one"), ([], "at least one"),
+                                          ("1", "option index")])
+def test_bad_answers_are_explained(choices, msg):
+    with pytest.raises(QuizError, match=msg):
+        Quiz(QUESTIONS).answer(0, choices)
+
+
+def test_unknown_question():
+    with pytest.raises(QuizError, match="ids are"):
+        Quiz(QUESTIONS).answer("nope", 0)
+    with pytest.raises(QuizError, match="index 0..1"):
+        Quiz(QUESTIONS).answer(5, 0)
+
+
+def _broken(edit):
+    data = json.loads(json.dumps(QUESTIONS))
+    edit(data["questions"])
+    return data
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda qs: qs[0].pop("explanation"), r"question 0 \('one'\): missing key\(s\) \['explanation'\]"),
+    (lambda qs: qs[1].update(kind="many"), r"question 1 \('two'\): 'kind' must be"),
+    (lambda qs: qs[0]["options"][0].update(correct=True), "exactly one correct option, found 2"),
+    (lambda qs: qs[1]["options"][0].update(correct="yes"), "option 0: 'correct' must be true or false"),
+    (lambda qs: qs[0]["options"][1].pop("feedback"), r"option 1: needs exactly the keys"),
+    (lambda qs: qs[1].update(id="one"), "reuses the id 'one'"),
+    (lambda qs: qs[0].update(options=[qs[0]["options"][0]]), "at least two options"),
+    (lambda qs: qs[0].update(hint="x"), r"unknown key\(s\) \['hint'\]"),
+])
+def test_malformed_questions_name_file_and_question(tmp_path, edit, msg):
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(_broken(edit)))
+    with pytest.raises(QuizError, match=msg) as info:
+        Quiz.from_file(path)
+    assert "quiz file broken.json" in str(info.value)
+    assert isinstance(info.value, PersistError)
+
+
+def test_bad_json_and_missing_files(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(QuizError, match="bad.json is not valid JSON"):
+        Quiz.from_file(tmp_path / "bad.json")
+    with pytest.raises(QuizError, match="does not exist"):
+        Quiz.from_file(tmp_path / "missing.json")
+    with pytest.raises(QuizError, match="no quiz for notebook 'no_such_notebook'"):
+        Quiz.from_notebook("no_such_notebook")
+    with pytest.raises(QuizError, match="plain name"):
+        Quiz.from_notebook("../etc/passwd")
+
+
+@pytest.mark.parametrize("path", sorted(QUIZ_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shipped_quiz_is_valid_and_answerable(path):
+    quiz = pl.Quiz.from_notebook(path.stem)
+    assert len(quiz.questions) >= 3
+    for i, q in enumerate(quiz.questions):
+        assert quiz.answer(i, sorted(q.correct)) is True
+        wrong = [k for k in range(len(q.options)) if k not in q.correct]
+        assert quiz.answer(i, wrong[:1] if q.kind == "single" else wrong) is False
+    assert quiz.score == (0, len(quiz.questions))
