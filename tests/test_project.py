@@ -1,0 +1,166 @@
+"""The project's promises about itself: pins, Binder, layering, notebooks."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"{path.name}: {line!r} is not an exact pin (name==version)"
+        pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_requirements_and_binder_pin_the_same_versions():
+    main, binder = _pins(ROOT / "requirements.txt"), _pins(ROOT / "binder" / "requirements.txt")
+    assert main == binder
+    for must in ("jupyterlab", "ipywidgets", "joblib", "scikit-learn", "matplotlib", "nbval", "skops"):
+        assert must in main
+
+
+def test_binder_files_follow_the_caching_rules():
+    binder = ROOT / "binder"
+    assert (binder / "runtime.txt").read_text().strip() == "python-3.12"
+    reqs = (binder / "requirements.txt").read_text().splitlines()
+    assert not [l for l in reqs if l.strip().startswith(("-e", "-r"))]
+    post = (binder / "postBuild").read_text().splitlines()
+    body = [l for l in post if l.strip() and not l.startswith("#")]
+    assert body[0] == "set -e" and "pip install --no-deps ." in body
+
+
+def test_requirements_install_persistlib_itself():
+    assert "-e ." in (ROOT / "requirements.txt").read_text().splitlines()
+
+
+def test_installed_versions_match_the_pins():
+    from importlib import metadata
+
+    wrong = {n: (v, metadata.version(n)) for n, v in _pins(ROOT / "requirements.txt").items()
+             if metadata.version(n) != v}
+    assert not wrong, f"installed versions differ from requirements.txt: {wrong}"
+
+
+def _run(code: str, **env) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env}, cwd=ROOT)
+
+
+def test_import_persistlib_loads_no_optional_stack():
+    code = ("import sys, persistlib\n"
+            "heavy = ['ipywidgets', 'matplotlib', 'fastapi', 'uvicorn', 'httpx', 'onnxruntime', 'skl2onnx',"
+            " 'skops', 'sklearn', 'mlflow']\n"
+            "print([m for m in heavy if m in sys.modules])")
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_broken_optional_dependency_does_not_break_the_core(tmp_path):
+    for name in ("ipywidgets", "fastapi", "onnxruntime"):
+        pkg = tmp_path / name
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text("raise ImportError('deliberately broken for the test')\n")
+    code = ("import persistlib as pl\n"
+            "from sklearn.tree import DecisionTreeClassifier\n"
+            "X, y = pl.make_churn(200, random_state=0)\n"
+            f"reg = pl.Registry(r'{tmp_path / 'reg'}')\n"
+            "card = reg.save(DecisionTreeClassifier().fit(X, y), metrics={'accuracy': 1.0})\n"
+            "print(reg.load(card.version)[1].version)")
+    out = _run(code, PYTHONPATH=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1.0.0"
+
+
+def test_lazy_names_resolve_to_their_modules():
+    import persistlib
+
+    for name, module in persistlib._LAZY.items():
+        path = ROOT / "persistlib" / (module.replace(".", "/") + ".py")
+        pkg = ROOT / "persistlib" / module / "__init__.py"
+        assert path.exists() or pkg.exists(), f"persistlib.{name} points at missing module {module}"
+    with pytest.raises(AttributeError):
+        persistlib.no_such_name  # noqa: B018
+
+
+def test_every_error_derives_from_persist_error():
+    import persistlib.errors as errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if name.endswith("Warning"):
+            assert issubclass(cls, UserWarning)
+        else:
+            assert issubclass(cls, errors.PersistError), name
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_are_saved_from_one_clean_run_and_never_touch_sys_path(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{nb.name}: re-run top to bottom and save"
+    source = "\n".join("".join(c["source"]) for c in code)
+    assert "sys.path" not in source
+    assert "import persistlib" in source
+    if "workspace" in source:  # notebooks that write, write under their own workspace
+        assert f'workspace("{nb.stem}")' in source
+
+
+def test_workspace_is_git_ignored():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "notebooks/workspace/" in ignored
+
+
+def test_readme_has_the_two_commands_and_every_notebook():
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install -r requirements.txt" in readme and "jupyter lab" in readme
+    assert "pip install -r requirements-dev.txt && python -m pytest" in readme
+    assert "mybinder.org" in readme and "urlpath=lab/tree/notebooks/00_start_here.ipynb" in readme
+    for nb in NOTEBOOKS:
+        assert f"notebooks/{nb.name}" in readme, f"README's notebook table lacks {nb.name}"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -q -r requirements-dev.txt && python3 -m pytest" in ci
+
+
+def test_course_pins_match_requirements():
+    from persistlib.course import REQUIRED_PACKAGES
+
+    pins = _pins(ROOT / "requirements.txt")
+    for name, version in REQUIRED_PACKAGES:
+        assert pins[name] == version, f"course.REQUIRED_PACKAGES says {name}=={version}"
+
+
+def test_workspace_helper(tmp_path):
+    import persistlib as pl
+
+    ws = pl.workspace("01_demo", root=tmp_path)
+    (ws / "file.txt").write_text("x")
+    assert pl.workspace("01_demo", root=tmp_path, fresh=False).joinpath("file.txt").exists()
+    assert list(pl.workspace("01_demo", root=tmp_path).iterdir()) == []
+    for bad in ["", "..", "a/b", "/etc"]:
+        with pytest.raises(ValueError, match="plain folder name"):
+            pl.workspace(bad, root=tmp_path)
+
+
+def test_environment_check_reports_each_package():
+    import persistlib as pl
+
+    report = pl.environment_check((("joblib", "0.0.1"), ("no-such-package-xyz", "1.0")))
+    assert not report.ok
+    text = str(report)
+    assert "✗ joblib" in text and "pip install joblib==0.0.1" in text and "not installed" in text
+    assert pl.environment_check((("joblib", __import__("joblib").__version__),)).ok

@@ -1,0 +1,304 @@
+import hashlib
+import json
+import os
+import pickle
+
+import joblib
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import persistlib as pl
+from persistlib.registry import _VERSION_RE
+
+
+def test_first_save_is_1_0_0_and_writes_the_versioned_pair(registry, small_model, churn_split):
+    X_train = churn_split[0]
+    card = registry.save(small_model, metrics={"accuracy": 0.9}, dataset=X_train)
+    assert card.version == "1.0.0"
+    files = sorted(p.name for p in registry.root.iterdir() if not p.name.startswith("."))
+    assert files == ["model_v1.0.0.pkl", "model_v1.0.0_meta.json"]
+    pkl = registry.root / "model_v1.0.0.pkl"
+    assert card.artifact_sha256 == hashlib.sha256(pkl.read_bytes()).hexdigest()
+    assert card.artifact_bytes == pkl.stat().st_size
+    assert card.dataset_sha256 == pl.fingerprint(X_train)["sha256"] and card.dataset_rows == len(X_train)
+    assert card.hyperparams["n_estimators"] == 10 and card.algorithm == "RandomForestClassifier"
+    on_disk = pl.ModelCard.from_json((registry.root / "model_v1.0.0_meta.json").read_text())
+    assert on_disk == card
+    # a plain joblib file: any student can open it without persistlib
+    assert type(joblib.load(pkl)).__name__ == "RandomForestClassifier"
+
+
+def test_bumps_from_the_highest_version(registry, small_model):
+    assert registry.save(small_model).version == "1.0.0"
+    assert registry.save(small_model).version == "1.1.0"
+    assert registry.save(small_model, bump="patch").version == "1.1.1"
+    assert registry.save(small_model, version="v3.0.0").version == "3.0.0"
+    assert registry.save(small_model, version="2.5.0").version == "2.5.0"
+    assert registry.save(small_model, bump="major").version == "4.0.0"
+    assert registry.versions() == ["1.0.0", "1.1.0", "1.1.1", "2.5.0", "3.0.0", "4.0.0"]
+
+
+def test_existing_version_is_an_error_and_nothing_is_overwritten(registry, small_model):
+    registry.save(small_model, version="1.0.0")
+    before = {p.name: p.read_bytes() for p in registry.root.iterdir() if p.is_file()}
+    with pytest.raises(pl.VersionExistsError, match="1.0.0 already exists"):
+        registry.save(small_model, version="1.0.0", compress=0)
+    after = {p.name: p.read_bytes() for p in registry.root.iterdir() if p.is_file()}
+    assert after == before
+
+
+@pytest.mark.parametrize("bad", ["1.0", "1.0.0.0", "01.0.0", "1.a.0", "", "latest", "-1.0.0", "1.0.0-rc1"])
+def test_malformed_versions_are_rejected(registry, small_model, bad):
+    with pytest.raises(pl.InvalidVersionError, match="MAJOR.MINOR.PATCH"):
+        registry.save(small_model, version=bad)
+    assert registry.versions() == []
+
+
+def test_failing_gate_writes_nothing(registry, small_model):
+    report = pl.Gate({"accuracy": 0.99}).check({"accuracy": 0.5})
+    with pytest.raises(pl.GateRejected, match="accuracy 0.500 is below the threshold 0.990") as info:
+        registry.save(small_model, gate_report=report)
+    assert info.value.report is report
+    assert [p.name for p in registry.root.iterdir() if p.name != ".registry.lock"] == []
+
+
+def test_passing_gate_is_stored_and_supplies_metrics(registry, small_model):
+    report = pl.Gate({"accuracy": 0.5}).check({"accuracy": 0.8})
+    card = registry.save(small_model, gate_report=report)
+    assert card.metrics == {"accuracy": 0.8} and card.gate["passed"] is True
+    assert pl.GateReport.from_dict(registry.card("1.0.0").gate) == report
+
+
+def test_load_by_version_alias_and_latest(registry, small_model, churn_split):
+    X_test = churn_split[1]
+    registry.save(small_model)
+    registry.save(small_model, compress=0)
+    registry.promote("1.0.0")
+    model, card = registry.load()
+    assert card.version == "1.0.0"
+    assert (model.predict(X_test) == small_model.predict(X_test)).all()
+    assert registry.load("latest")[1].version == "1.1.0"
+    assert registry.load("v1.1.0")[1].version == "1.1.0"
+
+
+def test_unknown_ref_lists_what_exists(registry, small_model):
+    with pytest.raises(LookupError, match="none yet"):
+        registry.load()
+    registry.save(small_model)
+    with pytest.raises(pl.VersionNotFoundError, match=r"Versions: \['1.0.0'\]") as info:
+        registry.load("9.9.9")
+    assert isinstance(info.value, LookupError) and isinstance(info.value, pl.PersistError)
+    with pytest.raises(pl.VersionNotFoundError, match="'staging'"):
+        registry.load("staging")
+    with pytest.raises(TypeError, match="ref must be"):
+        registry.load(3)
+
+
+def test_tampered_artefact_is_refused_before_unpickling(registry, small_model, tmp_path):
+    registry.save(small_model)
+    marker = tmp_path / "pwned.txt"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (registry.root / "model_v1.0.0.pkl").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(pl.IntegrityError, match=r"v1.0.0: model_v1.0.0.pkl does not match its card"):
+        registry.load("1.0.0")
+    assert not marker.exists()
+
+
+def test_truncated_and_missing_artefacts(registry, small_model):
+    registry.save(small_model)
+    pkl = registry.root / "model_v1.0.0.pkl"
+    pkl.write_bytes(pkl.read_bytes()[: pkl.stat().st_size // 2])
+    with pytest.raises(pl.IntegrityError, match="changed, truncated or swapped"):
+        registry.load("1.0.0")
+    pkl.unlink()
+    with pytest.raises(pl.IntegrityError, match="v1.0.0: artefact model_v1.0.0.pkl is missing"):
+        registry.load("1.0.0")
+
+
+def test_card_pointing_outside_the_registry_is_refused(registry, small_model):
+    registry.save(small_model)
+    meta = registry.root / "model_v1.0.0_meta.json"
+    data = json.loads(meta.read_text())
+    data["artifact"] = "../elsewhere.pkl"
+    meta.write_text(json.dumps(data))
+    with pytest.raises(pl.IntegrityError, match="not a plain file name"):
+        registry.load("1.0.0")
+
+
+def test_corrupt_or_renamed_card(registry, small_model):
+    registry.save(small_model)
+    meta = registry.root / "model_v1.0.0_meta.json"
+    good = meta.read_text()
+    meta.write_text(good[:40])
+    with pytest.raises(pl.CardError, match="model_v1.0.0_meta.json is not valid JSON"):
+        registry.load("1.0.0")
+    meta.write_text(good.replace('"version": "1.0.0"', '"version": "2.0.0"'))
+    with pytest.raises(pl.CardError, match="renamed or edited"):
+        registry.card("1.0.0")
+
+
+def _edit_card(registry, version, **changes):
+    meta = registry.root / f"model_v{version}_meta.json"
+    data = json.loads(meta.read_text())
+    for key, value in changes.items():
+        data["dependencies"][key] = value
+    meta.write_text(json.dumps(data))
+
+
+def test_incompatible_environment_is_refused_before_unpickling(registry, small_model):
+    registry.save(small_model)
+    _edit_card(registry, "1.0.0", **{"scikit-learn": "0.24.2"})
+    with pytest.raises(pl.CompatibilityError, match="saved with 0.24.2") as info:
+        registry.load("1.0.0")
+    assert "pip install scikit-learn==0.24.2" in str(info.value)
+    with pytest.warns(pl.CompatibilityWarning):
+        model, _ = registry.load("1.0.0", allow_version_mismatch=True)
+    assert hasattr(model, "predict")
+
+
+def test_patch_difference_only_warns(registry, small_model):
+    import sklearn
+
+    major, minor, patch = sklearn.__version__.split(".")[:3]
+    registry.save(small_model)
+    _edit_card(registry, "1.0.0", **{"scikit-learn": f"{major}.{minor}.{int(patch) + 7}"})
+    with pytest.warns(pl.CompatibilityWarning, match="usually harmless"):
+        registry.load("1.0.0")
+
+
+def test_promote_rollback_and_history(registry, small_model):
+    for _ in range(3):
+        registry.save(small_model)
+    assert registry.promote("1.0.0") == "1.0.0"
+    registry.promote("1.1.0")
+    registry.promote("1.2.0")
+    registry.promote("1.2.0")  # no-op, not a history entry
+    assert registry.aliases() == {"production": "1.2.0"}
+    assert registry.rollback() == "1.1.0"
+    assert registry.aliases()["production"] == "1.1.0"
+    assert registry.load()[1].version == "1.1.0"
+    registry.promote("1.0.0", alias="staging")
+    assert registry.aliases() == {"production": "1.1.0", "staging": "1.0.0"}
+    moves = [(h["alias"], h["action"], h["from"], h["to"]) for h in registry.history()]
+    assert moves == [
+        ("production", "promote", None, "1.0.0"),
+        ("production", "promote", "1.0.0", "1.1.0"),
+        ("production", "promote", "1.1.0", "1.2.0"),
+        ("production", "rollback", "1.2.0", "1.1.0"),
+        ("staging", "promote", None, "1.0.0"),
+    ]
+    assert all(h["at"].endswith("+00:00") for h in registry.history())
+    assert registry.rollback() == "1.0.0"
+    with pytest.raises(pl.RollbackError, match="no earlier version"):
+        registry.rollback()
+
+
+def test_promote_errors(registry, small_model):
+    registry.save(small_model)
+    with pytest.raises(pl.VersionNotFoundError):
+        registry.promote("2.0.0")
+    for bad in ["", "latest", "1.0.0", "prod uction", "../x"]:
+        with pytest.raises(ValueError, match="alias"):
+            registry.promote("1.0.0", alias=bad)
+
+
+def test_a_new_registry_object_sees_the_same_state(registry, small_model):
+    registry.save(small_model)
+    registry.promote("1.0.0")
+    again = pl.Registry(registry.root)
+    assert again.versions() == ["1.0.0"] and again.aliases() == {"production": "1.0.0"}
+
+
+def test_compression_and_bad_arguments(registry, small_model, tmp_path):
+    small = registry.save(small_model, compress=9)
+    big = registry.save(small_model, compress=0)
+    lz4 = registry.save(small_model, compress=("lz4", 3))
+    assert small.artifact_bytes < lz4.artifact_bytes < big.artifact_bytes
+    assert registry.load(lz4.version)[0].n_estimators == 10
+    with pytest.raises(ValueError, match="compress must be"):
+        registry.save(small_model, compress=12)
+    with pytest.raises(ValueError, match="bump must be"):
+        registry.save(small_model, bump="huge")
+    with pytest.raises(ValueError, match="format must be one of"):
+        registry.save(small_model, format="pickle")
+    with pytest.raises(TypeError, match="model=None"):
+        registry.save(None)
+    with pytest.raises(TypeError, match="GateReport"):
+        registry.save(small_model, gate_report="passed")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        pl.Registry(afile)
+
+
+def test_orphan_artefact_without_card_is_invisible(registry, small_model):
+    """A crash after the artefact's rename but before the card leaves no version."""
+    (registry.root / "model_v1.0.0.pkl").write_bytes(b"half a model")
+    (registry.root / ".tmp-deadbeef.pkl").write_bytes(b"half a temp")
+    assert registry.versions() == []
+    card = registry.save(small_model)
+    assert card.version == "1.0.0" and registry.load("1.0.0")[1] == card
+
+
+def test_skops_format_round_trip(tmp_path, small_model, churn_split):
+    reg = pl.Registry(tmp_path / "r", format="skops")
+    card = reg.save(small_model)
+    assert card.artifact == "model_v1.0.0.skops" and "sklearn.tree._tree.Tree" in card.trusted_types
+    model, _ = reg.load("1.0.0")
+    X_test = churn_split[1]
+    assert (model.predict(X_test) == small_model.predict(X_test)).all()
+
+
+def test_signed_registry_refuses_unsigned_cards(tmp_path, small_model):
+    plain = pl.Registry(tmp_path / "r")
+    plain.save(small_model)
+    signed = pl.Registry(tmp_path / "r", signing_key="s3cret")
+    with pytest.raises(pl.IntegrityError, match="unsigned"):
+        signed.load("1.0.0")
+    card = signed.save(small_model)
+    assert card.signature and signed.load(card.version)[1] == card
+    with pytest.raises(pl.IntegrityError, match="wrong signature"):
+        pl.Registry(tmp_path / "r", signing_key="other").load(card.version)
+
+
+# ------------------------------------------------------------------ property tests
+
+versions = st.tuples(st.integers(0, 50), st.integers(0, 50), st.integers(0, 50))
+
+
+@given(versions)
+def test_parse_is_the_inverse_of_format(v):
+    text = "{}.{}.{}".format(*v)
+    assert pl.parse_version(text) == v and pl.parse_version("v" + text) == v
+
+
+@given(versions, st.sampled_from(["major", "minor", "patch"]))
+def test_bump_always_increases_and_resets_lower_parts(v, part):
+    text = "{}.{}.{}".format(*v)
+    new = pl.parse_version(pl.bump_version(text, part))
+    assert new > v
+    idx = ["major", "minor", "patch"].index(part)
+    assert new[idx] == v[idx] + 1 and new[:idx] == v[:idx] and all(x == 0 for x in new[idx + 1:])
+
+
+@given(st.text(max_size=12))
+def test_parse_accepts_only_semver(text):
+    if _VERSION_RE.match(text.strip()):
+        assert len(pl.parse_version(text)) == 3
+    else:
+        with pytest.raises(pl.InvalidVersionError):
+            pl.parse_version(text)
+
+
+@given(st.lists(versions, min_size=1, max_size=8, unique=True))
+def test_versions_are_listed_in_semver_order(tmp_path_factory, vs):
+    root = tmp_path_factory.mktemp("order")
+    for v in vs:  # cards only: ordering does not need the artefacts
+        (root / "model_v{}.{}.{}_meta.json".format(*v)).write_text("{}")
+    listed = pl.Registry(root).versions()
+    assert [pl.parse_version(x) for x in listed] == sorted(vs)
