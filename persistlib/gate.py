@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from .errors import MissingMetricError
 
 __all__ = ["evaluate", "Gate", "GateReport", "MetricCheck",
-           "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE"]
+           "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE", "bootstrap_metric", "BootstrapInterval"]
 
 #: The lesson's gate: minimum scores a candidate must reach.
 DEFAULT_THRESHOLDS: dict[str, float] = {"accuracy": 0.88, "precision": 0.70, "recall": 0.65}
@@ -220,6 +220,103 @@ class Gate:
                 matches_baseline=None if base is None else value >= base - self.tolerance - 1e-12,
             ))
         return GateReport(rows=tuple(rows), tolerance=self.tolerance)
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    """A metric's test-set value and the range it would plausibly take on another test set."""
+
+    metric: str
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+    n_boot: int
+    n_rows: int
+
+    @property
+    def width(self) -> float:
+        """``high - low``: a natural scale for a gate's ``tolerance``."""
+        return self.high - self.low
+
+    def __str__(self) -> str:
+        return (f"{self.metric} {self.estimate:.3f}, {self.confidence:.0%} interval "
+                f"[{self.low:.3f}, {self.high:.3f}] (width {self.width:.3f}; "
+                f"{self.n_boot} resamples of {self.n_rows} test rows)")
+
+
+def bootstrap_metric(model: Any, X: Any, y: Any, metric: str = "accuracy", *, n_boot: int = 1000,
+                     confidence: float = 0.95, random_state: int | None = None) -> BootstrapInterval:
+    """How noisy is a test-set score? A percentile bootstrap interval.
+
+    The model predicts the test set once; then ``n_boot`` test sets of the same
+    size are drawn from it with replacement and the metric is recomputed on
+    each. The middle ``confidence`` share of those scores is the interval. A
+    gate whose baseline check is stricter than this noise rejects good models
+    by chance; that is what ``Gate(..., tolerance=...)`` is for.
+
+    Parameters
+    ----------
+    model : fitted classifier
+    X, y : test features and labels
+    metric : {"accuracy", "precision", "recall", "f1"}, default="accuracy"
+        precision, recall and f1 need binary labels (the positive class is the larger label).
+    n_boot : int, default=1000
+    confidence : float, default=0.95
+    random_state : int, optional
+
+    Returns
+    -------
+    BootstrapInterval
+    """
+    import numpy as np
+
+    if metric not in ("accuracy", "precision", "recall", "f1"):
+        raise ValueError(f"metric must be 'accuracy', 'precision', 'recall' or 'f1', got {metric!r}.")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
+        raise ValueError(f"n_boot must be an integer >= 10 (1000 is typical), got {n_boot!r}.")
+    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a float between 0 and 1, e.g. 0.95, got {confidence!r}.")
+    if not hasattr(model, "predict"):
+        raise TypeError(f"bootstrap_metric() needs a fitted model with .predict(), got {type(model).__name__}.")
+    y_true = np.asarray(y)
+    if len(X) != len(y_true) or len(y_true) == 0:
+        raise ValueError(f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set "
+                         "with matching features and labels.")
+    y_pred = np.asarray(model.predict(X))
+    classes = np.union1d(y_true, y_pred)
+    if metric != "accuracy" and len(classes) > 2:
+        raise ValueError(f"{metric} needs binary labels, but there are {len(classes)} classes; "
+                         "use metric='accuracy'.")
+    pos = classes.max()
+    rng = np.random.default_rng(random_state)
+    n, scores = len(y_true), np.empty(n_boot)
+    for start in range(0, n_boot, 200):  # in chunks, so memory stays small for big test sets
+        idx = rng.integers(0, n, size=(min(200, n_boot - start), n))
+        scores[start:start + len(idx)] = _score_rows(y_true[idx], y_pred[idx], metric, pos)
+    full = float(_score_rows(y_true[None, :], y_pred[None, :], metric, pos)[0])
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(scores, [alpha, 1 - alpha])
+    return BootstrapInterval(metric, full, float(low), float(high), confidence, n_boot, n)
+
+
+def _score_rows(t: Any, p: Any, metric: str, pos: Any) -> Any:
+    """The metric for each row of 2-D arrays of true and predicted labels."""
+    import numpy as np
+
+    if metric == "accuracy":
+        return (t == p).mean(axis=1)
+    tp = ((t == pos) & (p == pos)).sum(axis=1)
+    pred_pos, true_pos = (p == pos).sum(axis=1), (t == pos).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(pred_pos > 0, tp / np.maximum(pred_pos, 1), 0.0)
+        recall = np.where(true_pos > 0, tp / np.maximum(true_pos, 1), 0.0)
+        if metric == "precision":
+            return precision
+        if metric == "recall":
+            return recall
+        s = precision + recall
+        return np.where(s > 0, 2 * precision * recall / np.where(s > 0, s, 1), 0.0)
 
 
 def _validate_scores(scores: Any, name: str) -> dict[str, float]:
