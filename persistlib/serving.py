@@ -1,0 +1,508 @@
+"""Serve a model from a registry: predict, hot-swap, roll back, A/B test.
+
+Three ideas, each small:
+
+* **Load once, predict many times.** :class:`ModelServer` loads (and verifies)
+  a model when it starts, then answers every request from memory.
+* **Swap with one assignment.** Everything a request needs (the model, its
+  card, its feature names) lives in one immutable *bundle*. A swap loads,
+  verifies and warms up the new bundle while the old one keeps serving, then
+  replaces a single reference. Each request reads that reference exactly once,
+  so it runs entirely on the old model or entirely on the new one, never on a
+  mix, and none is dropped. The previous bundle stays in memory, so
+  :meth:`ModelServer.rollback` is instant.
+* **Split traffic, stickily.** :class:`ABRouter` sends each user to an arm
+  (a version) by a stable hash of the user id: the same user always gets the
+  same arm, run after run, with no table of assignments to store.
+
+Only swaps take a lock; predictions never wait for one.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from .errors import PersistError, RollbackError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .audit import AuditLog
+    from .card import ModelCard
+
+__all__ = ["ModelServer", "Prediction", "ABRouter", "InvalidInputError", "validate_rows",
+           "wilson_interval"]
+
+
+class InvalidInputError(PersistError, ValueError):
+    """A prediction request whose rows are not what the model needs."""
+
+
+# --------------------------------------------------------------------------- input validation
+
+
+def validate_rows(rows: Any, features: Sequence[str]) -> "Any":
+    """Check request rows and turn them into a DataFrame with the model's columns, in order.
+
+    Parameters
+    ----------
+    rows : list of dict, dict or pandas.DataFrame
+        Each row maps every feature name to a number. A single dict is one row.
+    features : sequence of str
+        The model's feature names (``model.feature_names_in_``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input row, columns exactly ``features``, dtype float.
+
+    Raises
+    ------
+    InvalidInputError
+        With a message naming the first problem found: not a list, an empty
+        list, a row that is not an object, missing or unknown features, or a
+        value that is not a finite number.
+    """
+    import pandas as pd
+
+    feats = list(features)
+    if isinstance(rows, pd.DataFrame):
+        _check_columns(list(map(str, rows.columns)), feats, "the DataFrame")
+        if len(rows) == 0:
+            raise InvalidInputError("the DataFrame has no rows; send at least one row.")
+        frame = rows[feats]
+        try:
+            values = frame.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidInputError("the DataFrame holds non-numeric values; every feature must be a "
+                                    "number.") from None
+        if not np.isfinite(values).all():
+            raise InvalidInputError("the DataFrame holds NaN or infinite values; send finite numbers.")
+        return frame
+    if isinstance(rows, Mapping):
+        rows = [rows]
+    if not isinstance(rows, list):
+        raise InvalidInputError(
+            f"'rows' must be a list of objects like [{{{feats[0]!r}: ...}}], got {type(rows).__name__}.")
+    if not rows:
+        raise InvalidInputError("'rows' is empty; send at least one row.")
+    data = np.empty((len(rows), len(feats)), dtype=float)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise InvalidInputError(f"row {i} must be an object mapping feature names to numbers, "
+                                    f"got {type(row).__name__}.")
+        if len(row) != len(feats) or any(f not in row for f in feats):
+            _check_columns(list(map(str, row)), feats, f"row {i}")
+        for j, f in enumerate(feats):
+            v = row[f]
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise InvalidInputError(f"row {i}, feature {f!r}: {_short(v)} is not a number; "
+                                        "send numbers only (categories are integer codes).")
+            try:
+                data[i, j] = v
+            except OverflowError:
+                data[i, j] = math.inf
+            if not math.isfinite(data[i, j]):
+                raise InvalidInputError(f"row {i}, feature {f!r}: {_short(v)} is not a finite number.")
+    return pd.DataFrame(data, columns=feats)
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _check_columns(got: list[str], want: list[str], where: str) -> None:
+    missing = [f for f in want if f not in got]
+    unknown = [f for f in got if f not in want]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing feature(s) {missing}")
+        if unknown:
+            parts.append(f"unknown feature(s) {unknown}")
+        raise InvalidInputError(f"{where} has {' and '.join(parts)}; the model expects exactly {want}.")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer from :meth:`ModelServer.predict`.
+
+    ``labels`` has one entry per row; ``probabilities`` one list per row (or
+    ``None`` if the model has no ``predict_proba``); ``version`` names the model
+    that answered; ``request_id`` identifies the request in the audit log;
+    ``arm`` is the A/B arm when a router chose the version.
+    """
+
+    labels: list
+    probabilities: list[list[float]] | None
+    version: str
+    request_id: str
+    arm: str | None = None
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body ``POST /predict`` returns."""
+        return {"labels": self.labels, "probabilities": self.probabilities, "version": self.version,
+                "request_id": self.request_id, "arm": self.arm}
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    """Everything one request needs. Immutable: a swap replaces it, never edits it."""
+
+    model: Any
+    card: "ModelCard"
+    features: tuple[str, ...]
+    classes: tuple | None
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+
+@dataclass(frozen=True)
+class _State:
+    """What the server serves right now. Replaced as a whole, in one assignment."""
+
+    current: _Bundle
+    previous: _Bundle | None = None
+    router: "ABRouter | None" = None
+    arms: Mapping[str, _Bundle] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- server
+
+
+class ModelServer:
+    """Serve the model an alias points to, and replace it without downtime.
+
+    Parameters
+    ----------
+    registry : Registry or any object with ``load(ref) -> (model, card)``,
+        ``resolve(ref)``, ``versions()`` and ``aliases()``.
+    alias : str, default="production"
+        The version or alias to serve at start-up (and for ``swap()`` with no ref).
+    audit : AuditLog, optional
+        If given, every prediction is recorded in it, exactly once.
+
+    Examples
+    --------
+    >>> server = ModelServer(Registry("workspace/registry"))      # doctest: +SKIP
+    >>> server.predict([{"tenure_months": 3, ...}]).labels        # doctest: +SKIP
+    >>> server.swap("2.0.0"); server.rollback()                   # doctest: +SKIP
+    """
+
+    def __init__(self, registry: Any, alias: str = "production", *, audit: "AuditLog | None" = None):
+        for name in ("load", "resolve", "versions", "aliases"):
+            if not callable(getattr(registry, name, None)):
+                raise TypeError(f"registry must offer .{name}() like persistlib.Registry; "
+                                f"{type(registry).__name__} does not.")
+        self.registry = registry
+        self.alias = alias
+        self.audit = audit
+        self._swap_lock = threading.Lock()
+        self._state = _State(current=self._load(alias))
+
+    def __repr__(self) -> str:
+        routed = f", A/B {self._state.router.weights}" if self._state.router else ""
+        return f"<ModelServer: v{self.version}{routed}>"
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def version(self) -> str:
+        """The version being served (outside any A/B test)."""
+        return self._state.current.version
+
+    @property
+    def previous_version(self) -> str | None:
+        """The version :meth:`rollback` would return to, kept warm in memory."""
+        prev = self._state.previous
+        return prev.version if prev else None
+
+    @property
+    def card(self) -> "ModelCard":
+        """The card of the version being served."""
+        return self._state.current.card
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The feature names every request row must contain."""
+        return self._state.current.features
+
+    @property
+    def router(self) -> "ABRouter | None":
+        """The active :class:`ABRouter`, or ``None``."""
+        return self._state.router
+
+    # ------------------------------------------------------------------ predicting
+
+    def predict(self, rows: Any, *, user_id: Any = None) -> Prediction:
+        """Predict for one or more rows.
+
+        Parameters
+        ----------
+        rows : list of dict, dict or DataFrame
+            Each row maps every feature name to a number (see :func:`validate_rows`).
+        user_id : str or int, optional
+            Who asked. With an A/B router active it picks the arm (stickily);
+            it is also recorded in the audit log.
+
+        Raises
+        ------
+        InvalidInputError
+            If the rows are malformed; the server keeps serving.
+        """
+        start = time.perf_counter()
+        state = self._state  # read the reference ONCE: this request uses this bundle throughout
+        request_id = f"req-{uuid.uuid4().hex[:16]}"
+        bundle, arm = state.current, None
+        if state.router is not None:
+            arm = state.router.assign(request_id if user_id is None else user_id)
+            bundle = state.arms[arm]
+        X = validate_rows(rows, bundle.features)
+        labels, proba = _infer(bundle, X)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        pred = Prediction(labels=labels, probabilities=proba, version=bundle.version,
+                          request_id=request_id, arm=arm, latency_ms=latency_ms)
+        if state.router is not None:
+            state.router.record(pred)
+        if self.audit is not None:
+            self.audit.record(pred, user_id=user_id, artifact_sha256=bundle.card.artifact_sha256)
+        return pred
+
+    # ------------------------------------------------------------------ swapping
+
+    def swap(self, ref: str | None = None) -> str:
+        """Serve another version, without dropping a request. Returns the new version.
+
+        The new model is loaded, verified (sha256, card, environment) and warmed
+        up with a smoke prediction while the old one keeps answering. Then one
+        reference assignment switches traffic. Requests already running finish
+        on the old model, which stays in memory for :meth:`rollback`.
+
+        Parameters
+        ----------
+        ref : str, optional
+            A version or alias; by default the server's alias, re-read (so
+            ``registry.promote(v); server.swap()`` follows the promotion).
+        """
+        with self._swap_lock:  # one swap at a time; predictions never take this lock
+            bundle = self._load(self.alias if ref is None else ref)
+            old = self._state
+            if bundle.version == old.current.version:
+                return bundle.version
+            self._state = replace(old, current=bundle, previous=old.current)  # the switch
+            return bundle.version
+
+    def rollback(self) -> str:
+        """Go back to the previous version at once (it is still in memory). Returns it."""
+        with self._swap_lock:
+            old = self._state
+            if old.previous is None:
+                raise RollbackError("this server has not swapped yet, so there is no previous version "
+                                    "to roll back to. Use swap(ref) to serve a specific version.")
+            self._state = replace(old, current=old.previous, previous=old.current)
+            return self._state.current.version
+
+    def route(self, router: "ABRouter | None") -> None:
+        """Start an A/B test with ``router`` (loading each arm's version), or stop it with ``None``."""
+        with self._swap_lock:
+            if router is None:
+                self._state = replace(self._state, router=None, arms={})
+                return
+            if not isinstance(router, ABRouter):
+                raise TypeError(f"route() takes an ABRouter or None, got {type(router).__name__}.")
+            cached = {b.version: b for b in (self._state.current, self._state.previous) if b}
+            arms = {}
+            for arm in router.arms:
+                version = self.registry.resolve(arm)
+                arms[arm] = cached.get(version) or self._load(arm)
+            self._state = replace(self._state, router=router, arms=arms)
+
+    # ------------------------------------------------------------------ internals
+
+    def _load(self, ref: str) -> _Bundle:
+        model, card = self.registry.load(ref)
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            raise InvalidInputError(
+                f"v{card.version} has no feature_names_in_, so requests cannot be checked by name. "
+                "Fit the model on a pandas DataFrame (as make_churn returns) and save it again.")
+        classes = getattr(model, "classes_", None)
+        bundle = _Bundle(model=model, card=card, features=tuple(map(str, names)),
+                         classes=tuple(classes.tolist()) if classes is not None else None)
+        # Warm-up: a smoke prediction, before any user sees this model.
+        labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
+        if len(labels) != 1:
+            raise PersistError(f"v{card.version} failed its warm-up prediction: 1 row in, "
+                               f"{len(labels)} labels out. Not swapped in.")
+        return bundle
+
+
+def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:
+    """Labels and probabilities with ONE pass over the model where possible."""
+    model = bundle.model
+    if bundle.classes is not None and hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        labels = np.asarray(bundle.classes)[proba.argmax(axis=1)]
+        return labels.tolist(), proba.tolist()
+    return np.asarray(model.predict(X)).tolist(), None
+
+
+# --------------------------------------------------------------------------- A/B testing
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95 % by default); ``(0, 1)`` when ``n == 0``."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class ABRouter:
+    """Split traffic between versions by weight, sticky per user.
+
+    Each user id is hashed (sha256, with ``salt``) to a number in [0, 1); the
+    weights cut [0, 1) into one slice per arm. The same user and salt always
+    land in the same arm, in every process and every run. (Python's built-in
+    ``hash()`` is salted per process, so it would not be reproducible.)
+
+    Parameters
+    ----------
+    weights : mapping of str to float
+        Arm (a version or alias in the server's registry) to weight, e.g.
+        ``{"1.9.0": 0.5, "2.0.0": 0.5}``. Weights are normalised to sum to 1.
+    salt : str, default="persistlib-ab"
+        Change it to reshuffle users for a new experiment.
+    """
+
+    def __init__(self, weights: Mapping[str, float], *, salt: str = "persistlib-ab"):
+        self.salt = str(salt)
+        self._lock = threading.Lock()
+        self._served: dict[str, tuple[str, list]] = {}   # request_id -> (arm, labels)
+        self._requests: dict[str, int] = {}
+        self._outcomes: dict[str, list[int]] = {}        # arm -> [correct, total]
+        self.set_weights(weights)
+
+    def __repr__(self) -> str:
+        return f"ABRouter({self.weights})"
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self._weights)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each arm's share of traffic (summing to 1)."""
+        return dict(self._weights)
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Change the split. Arms keep their metrics; some users may move arm."""
+        if not isinstance(weights, Mapping) or not weights:
+            raise ValueError("weights must be a non-empty dict of arm to weight, "
+                             "e.g. {'1.9.0': 0.5, '2.0.0': 0.5}.")
+        if hasattr(self, "_weights") and set(weights) != set(self._weights):
+            raise ValueError(f"set_weights() must keep the same arms {self.arms}; start a new ABRouter "
+                             "to test other versions.")
+        for arm, w in weights.items():
+            if not isinstance(arm, str) or not arm:
+                raise ValueError(f"arm names must be version strings like '2.0.0', got {arm!r}.")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ValueError(f"weight for {arm!r} must be a finite number >= 0, got {w!r}.")
+        total = float(sum(weights.values()))
+        if total <= 0:
+            raise ValueError("at least one weight must be positive.")
+        self._weights = {a: float(w) / total for a, w in weights.items()}
+        edges, acc = [], 0.0
+        for a, w in self._weights.items():
+            acc += w
+            edges.append((acc, a))
+        self._edges = edges
+        for a in self._weights:
+            self._requests.setdefault(a, 0)
+            self._outcomes.setdefault(a, [0, 0])
+
+    def bucket(self, user_id: Any) -> float:
+        """The user's stable position in [0, 1)."""
+        digest = hashlib.sha256(f"{self.salt}:{user_id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2.0**64
+
+    def assign(self, user_id: Any) -> str:
+        """The arm this user gets (always the same for the same user, salt and weights)."""
+        if user_id is None:
+            raise ValueError("assign() needs a user id; pass user_id=... to predict().")
+        b = self.bucket(user_id)
+        for edge, arm in self._edges:
+            if b < edge:
+                return arm
+        return self._edges[-1][1]  # b rounds up to 1.0 only by float error
+
+    def record(self, prediction: Prediction) -> None:
+        """Remember which arm answered a request (the server calls this)."""
+        if prediction.arm is None:
+            return
+        with self._lock:
+            self._served[prediction.request_id] = (prediction.arm, prediction.labels)
+            self._requests[prediction.arm] = self._requests.get(prediction.arm, 0) + 1
+
+    def record_outcome(self, request_id: str, y_true: Any) -> bool:
+        """Report the true label(s) of a request once known. Returns whether the arm was right.
+
+        Raises
+        ------
+        KeyError
+            If this router did not route ``request_id``.
+        """
+        with self._lock:
+            if request_id not in self._served:
+                raise KeyError(f"{request_id!r} was not routed by this router; pass the request_id "
+                               "of a Prediction made while it was active.")
+            arm, labels = self._served.pop(request_id)
+            truth = list(y_true) if isinstance(y_true, (list, tuple, np.ndarray)) else [y_true]
+            if len(truth) != len(labels):
+                self._served[request_id] = (arm, labels)
+                raise ValueError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true label(s).")
+            correct = sum(int(p == _plain(t)) for p, t in zip(labels, truth))
+            self._outcomes[arm][0] += correct
+            self._outcomes[arm][1] += len(truth)
+            return correct == len(truth)
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Per arm: ``weight``, ``requests``, ``outcomes``, ``accuracy`` and its 95 % Wilson ``ci``."""
+        with self._lock:
+            out = {}
+            for arm in self._weights:
+                correct, n = self._outcomes[arm]
+                out[arm] = {"weight": self._weights[arm], "requests": self._requests[arm], "outcomes": n,
+                            "accuracy": correct / n if n else None, "ci": wilson_interval(correct, n)}
+            return out
+
+    def decide(self) -> str:
+        """A plain-language verdict: a winner only when the intervals do not overlap."""
+        m = self.metrics()
+        ready = {a: r for a, r in m.items() if r["outcomes"]}
+        if len(ready) < 2:
+            return "no decision yet: not every arm has outcomes"
+        best = max(ready, key=lambda a: ready[a]["accuracy"])
+        others = [a for a in ready if a != best]
+        if all(ready[best]["ci"][0] > ready[a]["ci"][1] for a in others):
+            return f"{best} wins: its accuracy interval lies above every other arm's"
+        return f"no decision yet: the intervals overlap (leader {best}); collect more outcomes"
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
