@@ -96,20 +96,20 @@ class OnnxModel:
 
     def _to_float32(self, X: Any) -> np.ndarray:
         if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
-            if self.feature_names is not None:
+            if self.feature_names is not None and list(X.columns) != self.feature_names:
                 missing = [c for c in self.feature_names if c not in X.columns]
                 if missing:
                     raise OnnxInputError(f"the rows lack column(s) {missing} that {self.path.name} was "
                                          f"exported with; pass a DataFrame with columns {self.feature_names}.")
                 X = X[self.feature_names]
-            cols = list(X.columns)
-            from pandas.api.types import is_bool_dtype, is_numeric_dtype
+            values = X.to_numpy()  # numeric columns only -> a numeric array; anything else -> object
+            if values.dtype.kind not in "biuf":
+                from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-            bad = [c for c in cols if not (is_numeric_dtype(X[c].dtype) or is_bool_dtype(X[c].dtype))]
-            if bad:
+                bad = [c for c in X.columns if not (is_numeric_dtype(X[c].dtype) or is_bool_dtype(X[c].dtype))]
                 raise OnnxInputError(f"column(s) {bad} are not numeric; ONNX takes one float tensor. "
                                      "Encode them as numbers first, as during training.")
-            X = X.to_numpy(np.float32)
+            X = values.astype(np.float32, copy=False)
         else:
             try:
                 X = np.asarray(X, dtype=np.float32)
