@@ -134,5 +134,6 @@ def test_every_shipped_quiz_is_valid_and_answerable(path):
     for i, q in enumerate(quiz.questions):
         assert quiz.answer(i, sorted(q.correct)) is True
         wrong = [k for k in range(len(q.options)) if k not in q.correct]
+        assert wrong, f"{path.name}: question {q.id!r} has no wrong option to learn from"
         assert quiz.answer(i, wrong[:1] if q.kind == "single" else wrong) is False
     assert quiz.score == (0, len(quiz.questions))
