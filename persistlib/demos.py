@@ -23,6 +23,7 @@ import json
 import operator
 import os
 import pickle
+import pickletools
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import numpy as np
 __all__ = [
     "make_version_mismatch_pickle", "make_malicious_pickle", "replace_artifact", "edit_card",
     "log1p_charges", "save_with_main_function", "load_in_fresh_python", "FreshLoad",
-    "skops_untrusted_types",
+    "skops_untrusted_types", "pickle_imports", "recommend_format",
 ]
 
 
@@ -131,6 +132,29 @@ class _GetItem:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (operator.getitem, (self.seq, self.index))
+
+
+def pickle_imports(path: str | os.PathLike) -> list[str]:
+    """The ``module.name`` globals a pickle file will import or call, read WITHOUT unpickling it.
+
+    Uses :mod:`pickletools` to walk the opcodes. Every callable a pickle can run
+    must be named this way, which is why listing them is a useful first look
+    (skops formalises the idea as its untrusted-type review). Works on plain
+    pickle files (``pickle.dump``), not on compressed joblib files.
+    """
+    names, strings, memo = [], [], {}
+    for op, arg, _ in pickletools.genops(Path(path).read_bytes()):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"):
+            strings.append(arg)
+        elif op.name == "MEMOIZE":
+            memo[len(memo)] = strings[-1] if strings else None
+        elif op.name in ("BINGET", "LONG_BINGET", "GET"):
+            strings.append(memo.get(arg))
+        elif op.name == "GLOBAL":
+            names.append(str(arg).replace(" ", "."))
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            names.append(f"{strings[-2]}.{strings[-1]}")
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- tampering
@@ -299,3 +323,37 @@ def skops_untrusted_types(model: Any) -> list[str]:
 
     return sorted(sio.get_untrusted_types(data=sio.dumps(model)))
 
+
+
+# --------------------------------------------------------------------------- choosing a format
+
+
+def recommend_format(*, need_python_object: bool, untrusted_source: bool, need_mmap: bool = False,
+                     custom_functions: bool = False) -> tuple[str, str]:
+    """Follow scikit-learn's model-persistence questions, in order, to a format.
+
+    1. Only predictions needed? ONNX. 2. Could the file come from someone you
+    do not trust? skops. 3. Memory-mapping or sharing across processes?
+    joblib, uncompressed. 4. Custom functions? They must be importable (or
+    use cloudpickle). Otherwise joblib.
+
+    Returns
+    -------
+    (format, reason) : tuple of str
+    """
+    if not need_python_object:
+        if custom_functions:
+            return ("joblib", "ONNX cannot convert custom Python functions; keep a Python format, "
+                              "with the functions in an importable module")
+        return ("onnx", "only predictions are needed: portable, no pickle, fast single-row predictions")
+    if untrusted_source:
+        return ("skops", "the file may come from an untrusted source: skops loads only reviewed types, "
+                         "never arbitrary code")
+    if need_mmap:
+        return ("joblib", "joblib.load(path, mmap_mode='r') on an uncompressed file shares large arrays "
+                          "between processes (compressed files cannot be memory-mapped)")
+    if custom_functions:
+        return ("joblib", "custom functions must live in an importable module on every machine that "
+                          "loads the model (or use cloudpickle, with no forward-compatibility guarantee)")
+    return ("joblib", "a trusted source and the Python object needed: joblib with compression, "
+                      "verified by a registry's sha256 before loading")

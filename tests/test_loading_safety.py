@@ -236,3 +236,30 @@ def test_main_function_breaks_loading_elsewhere_and_module_fixes_it(tmp_path):
     fixed = demos.save_with_main_function(tmp_path / "module.pkl", importable=True)
     result = demos.load_in_fresh_python(fixed)
     assert result.ok and result.message == "Pipeline"
+
+
+# --------------------------------------------------------------------------- reading and choosing
+
+
+def test_pickle_imports_lists_the_payload_without_running_it(evil, tmp_path, lr_model):
+    path, marker = evil
+    names = demos.pickle_imports(path)
+    assert "pathlib.Path.write_text" in names and "_operator.getitem" in names
+    assert "sklearn.pipeline.Pipeline" in names
+    assert not marker.exists()
+    import pickle
+    clean = tmp_path / "clean.pkl"
+    clean.write_bytes(pickle.dumps(lr_model, protocol=5))
+    assert "pathlib.Path.write_text" not in demos.pickle_imports(clean)
+
+
+@pytest.mark.parametrize("answers, expected", [
+    (dict(need_python_object=False, untrusted_source=True), "onnx"),
+    (dict(need_python_object=False, untrusted_source=False, custom_functions=True), "joblib"),
+    (dict(need_python_object=True, untrusted_source=True, need_mmap=True), "skops"),
+    (dict(need_python_object=True, untrusted_source=False, need_mmap=True), "joblib"),
+    (dict(need_python_object=True, untrusted_source=False), "joblib"),
+])
+def test_recommend_format_follows_the_questions_in_order(answers, expected):
+    fmt, reason = demos.recommend_format(**answers)
+    assert fmt == expected and reason
