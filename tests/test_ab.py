@@ -1,0 +1,117 @@
+"""ABRouter: weighted, sticky, reproducible splits; per-arm metrics with intervals."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+import persistlib as pl
+from persistlib.serving import wilson_interval
+
+
+@pytest.mark.parametrize("weights", [{"1.0.0": 0.5, "2.0.0": 0.5}, {"1.0.0": 0.9, "2.0.0": 0.1},
+                                     {"a": 1, "b": 2, "c": 1}])
+def test_split_is_within_two_percent_of_the_weights_over_10000_users(weights):
+    router = pl.ABRouter(weights)
+    counts = dict.fromkeys(weights, 0)
+    for i in range(10_000):
+        counts[router.assign(f"user-{i}")] += 1
+    total = sum(weights.values())
+    for arm, w in weights.items():
+        assert abs(counts[arm] / 10_000 - w / total) <= 0.02, counts
+
+
+def test_assignment_is_sticky_and_reproducible_across_routers():
+    a = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5})
+    b = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5})
+    users = [f"user-{i}" for i in range(500)] + [7, 12345]
+    first = [a.assign(u) for u in users]
+    assert first == [a.assign(u) for u in users] == [b.assign(u) for u in users]
+    # The bucket is a plain sha256 of "salt:user": the same in every process and Python version.
+    digest = hashlib.sha256(b"persistlib-ab:user-0").digest()
+    assert a.bucket("user-0") == int.from_bytes(digest[:8], "big") / 2**64
+    other = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5}, salt="experiment-2")
+    assert [other.assign(u) for u in users] != first  # a new salt reshuffles users
+
+
+def test_bad_weights_are_refused():
+    for bad, words in [({}, "non-empty"), ({"1.0.0": -1}, ">= 0"), ({"1.0.0": 0, "2.0.0": 0}, "positive"),
+                       ({"1.0.0": "half"}, "finite number"), ([("1.0.0", 1)], "non-empty dict")]:
+        with pytest.raises(ValueError, match=words):
+            pl.ABRouter(bad)
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    with pytest.raises(ValueError, match="same arms"):
+        router.set_weights({"1.0.0": 1, "3.0.0": 1})
+    with pytest.raises(ValueError, match="user id"):
+        router.assign(None)
+
+
+def test_weights_normalise_and_zero_weight_gets_no_traffic():
+    router = pl.ABRouter({"1.0.0": 3, "2.0.0": 1})
+    assert router.weights == {"1.0.0": 0.75, "2.0.0": 0.25}
+    router.set_weights({"1.0.0": 1, "2.0.0": 0})
+    assert {router.assign(f"u{i}") for i in range(300)} == {"1.0.0"}
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    lo, hi = wilson_interval(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    lo, hi = wilson_interval(0, 50)
+    assert lo == 0.0 and 0 < hi < 0.1
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    X, y = pl.make_churn(800, random_state=4)
+    reg = pl.Registry(tmp_path_factory.mktemp("ab") / "registry")
+    reg.save(RandomForestClassifier(n_estimators=8, max_depth=6, random_state=0).fit(X, y), version="1.0.0")
+    reg.save(RandomForestClassifier(n_estimators=8, max_depth=6, random_state=0).fit(X, 1 - y), version="2.0.0")
+    reg.promote("1.0.0")
+    return reg, X, y
+
+
+def test_routed_server_records_the_arm_and_per_arm_metrics(reg):
+    registry, X, y = reg
+    server = pl.ModelServer(registry)
+    router = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5})
+    server.route(router)
+    preds = []
+    for i in range(300):
+        p = server.predict(X.iloc[i:i + 1], user_id=f"user-{i}")
+        assert p.arm == router.assign(f"user-{i}") == p.version
+        preds.append(p)
+    assert server.predict(X.iloc[:1], user_id="user-3").arm == preds[3].arm  # sticky through the server
+    for i, p in enumerate(preds):
+        router.record_outcome(p.request_id, int(y.iloc[i]))
+    m = router.metrics()
+    assert m["1.0.0"]["requests"] + m["2.0.0"]["requests"] == 301
+    assert m["1.0.0"]["outcomes"] + m["2.0.0"]["outcomes"] == 300
+    for arm in m:
+        hits = sum(p.labels[0] == int(y.iloc[i]) for i, p in enumerate(preds) if p.arm == arm)
+        assert m[arm]["accuracy"] == pytest.approx(hits / m[arm]["outcomes"])
+        lo, hi = m[arm]["ci"]
+        assert lo <= m[arm]["accuracy"] <= hi
+    # 2.0.0 was trained on flipped labels: it loses, and the intervals say so.
+    assert m["1.0.0"]["accuracy"] > 0.8 > 0.2 > m["2.0.0"]["accuracy"]
+    assert router.decide().startswith("1.0.0 wins")
+    server.route(None)
+    assert server.predict(X.iloc[:1], user_id="user-1").arm is None
+
+
+def test_record_outcome_checks_its_input(reg):
+    registry, X, _ = reg
+    server = pl.ModelServer(registry)
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    assert router.decide().startswith("no decision yet")
+    server.route(router)
+    p = server.predict(X.iloc[:2], user_id="u")
+    with pytest.raises(KeyError, match="not routed"):
+        router.record_outcome("req-unknown", 1)
+    with pytest.raises(ValueError, match="2 row"):
+        router.record_outcome(p.request_id, [1])
+    router.record_outcome(p.request_id, [0, 1])
+    assert router.metrics()[p.arm]["outcomes"] == 2
+    with pytest.raises(TypeError, match="ABRouter"):
+        server.route({"1.0.0": 1})

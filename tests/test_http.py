@@ -1,0 +1,167 @@
+"""HTTP: FastAPI on uvicorn in a background thread, bad input, swaps under load, the CLI."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+
+import persistlib as pl
+from persistlib.__main__ import main
+from persistlib.http import running_servers
+
+FEATURES = list(pl.CHURN_FEATURES)
+GOOD = dict.fromkeys(FEATURES, 1.0)
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    X, y = pl.make_churn(600, random_state=2)
+    reg = pl.Registry(tmp_path_factory.mktemp("http") / "registry")
+    for i, v in enumerate(("1.0.0", "2.0.0")):
+        reg.save(RandomForestClassifier(n_estimators=4, max_depth=4, random_state=i).fit(X, y), version=v)
+    reg.promote("1.0.0")
+    return reg
+
+
+@pytest.fixture()
+def live(reg):
+    """(ModelServer, base_url); the HTTP server is stopped, and checked stopped, afterwards."""
+    server = pl.ModelServer(reg)
+    url = pl.start_http(server)
+    try:
+        yield server, url
+    finally:
+        pl.stop_http(url)
+    assert url not in running_servers()
+    assert not [t for t in threading.enumerate() if t.name == "persistlib-http"]
+
+
+def test_predict_health_version(live):
+    server, url = live
+    with httpx.Client(base_url=url) as c:
+        r = c.post("/predict", json={"rows": [GOOD, GOOD], "user_id": "u-1"})
+        assert r.status_code == 200
+        body = r.json()
+        assert body.keys() == {"labels", "probabilities", "version", "request_id", "arm"}
+        assert len(body["labels"]) == 2 and body["version"] == "1.0.0" and body["arm"] is None
+        assert body["labels"] == server.predict([GOOD, GOOD]).labels
+        assert c.get("/health").json() == {"status": "ok", "version": "1.0.0"}
+        v = c.get("/version").json()
+        assert v["version"] == "1.0.0" and v["artifact_sha256"] == server.card.artifact_sha256
+
+
+def test_admin_swap_and_rollback(live):
+    _, url = live
+    with httpx.Client(base_url=url) as c:
+        assert c.post("/admin/swap", json={"ref": "2.0.0"}).json() == {"version": "2.0.0", "previous": "1.0.0"}
+        assert c.post("/predict", json={"rows": [GOOD]}).json()["version"] == "2.0.0"
+        r = c.post("/admin/swap", json={"ref": "7.0.0"})
+        assert r.status_code == 404 and "7.0.0" in r.json()["detail"]
+        assert c.post("/admin/swap", json={"nope": 1}).status_code == 422
+        assert c.post("/admin/rollback").json() == {"version": "1.0.0", "previous": "2.0.0"}
+
+
+@pytest.mark.parametrize("body, status, words", [
+    (b"", 400, "empty"),
+    (b"   ", 400, "empty"),
+    (b'{"rows": [', 400, "not valid JSON"),
+    (b"\xff\xfe", 400, "not valid JSON"),
+    (b"[1, 2]", 422, "JSON object"),
+    (b'"rows"', 422, "JSON object"),
+    (b"{}", 422, "no 'rows'"),
+    (b'{"rows": {"tenure_months": 1}, "extra": 1}', 422, "unknown field"),
+    (b'{"rows": "all of them"}', 422, "must be a list"),
+    (b'{"rows": 5}', 422, "must be a list"),
+    (b'{"rows": []}', 422, "is empty"),
+    (b'{"rows": [1, 2]}', 422, "row 0 must be an object"),
+    (json.dumps({"rows": [{k: v for k, v in GOOD.items() if k != "senior"}]}).encode(), 422, "missing feature"),
+    (json.dumps({"rows": [{**GOOD, "zodiac": 3}]}).encode(), 422, "unknown feature"),
+    (json.dumps({"rows": [{**GOOD, "contract": "monthly"}]}).encode(), 422, "not a number"),
+    (json.dumps({"rows": [{**GOOD, "contract": None}]}).encode(), 422, "not a number"),
+    (json.dumps({"rows": [{**GOOD, "contract": [1]}]}).encode(), 422, "not a number"),
+    (b'{"rows": [{"tenure_months": NaN}]}', 422, "feature"),
+    (json.dumps({"rows": [GOOD], "user_id": [1]}).encode(), 422, "user_id"),
+])
+def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(live, body, status, words):
+    _, url = live
+    with httpx.Client(base_url=url) as c:
+        r = c.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == status, r.text
+        assert words in r.json()["detail"]
+        assert c.post("/predict", json={"rows": [GOOD]}).status_code == 200
+
+
+def test_hammering_http_while_swapping_gives_zero_errors(live, reg):
+    server, url = live
+    stop = threading.Event()
+    versions, failures = [], []
+
+    def client():
+        with httpx.Client(base_url=url, timeout=10) as c:
+            while not stop.is_set():
+                try:
+                    r = c.post("/predict", json={"rows": [GOOD]})
+                    if r.status_code != 200:
+                        failures.append(r.status_code)
+                    else:
+                        versions.append(r.json()["version"])
+                except httpx.HTTPError as e:
+                    failures.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    with httpx.Client(base_url=url) as admin:
+        for i in range(10):
+            time.sleep(0.03)
+            assert admin.post("/admin/swap", json={"ref": "2.0.0" if i % 2 == 0 else "1.0.0"}).status_code == 200
+    time.sleep(0.03)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert failures == []
+    assert len(versions) > 10 and set(versions) <= set(reg.versions())
+
+
+def test_start_http_binds_loopback_only_and_stop_http_checks_its_argument(reg):
+    with pytest.raises(ValueError, match="loopback"):
+        pl.start_http(pl.ModelServer(reg), host="0.0.0.0")
+    with pytest.raises(ValueError, match="no server started"):
+        pl.stop_http("http://127.0.0.1:1")
+
+
+def test_cli_refuses_a_missing_registry(tmp_path, capsys):
+    assert main(["serve", "--registry", str(tmp_path / "nope")]) == 2
+    assert "no registry folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve"])  # --registry is required
+
+
+def test_cli_serves_a_registry(reg):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "the CLI server did not start"
+                time.sleep(0.1)
+        assert r.json() == {"status": "ok", "version": "1.0.0"}
+        assert httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": [GOOD]}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
