@@ -115,3 +115,27 @@ def test_record_outcome_checks_its_input(reg):
     assert router.metrics()[p.arm]["outcomes"] == 2
     with pytest.raises(TypeError, match="ABRouter"):
         server.route({"1.0.0": 1})
+
+
+def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
+    pytest.importorskip("ipywidgets")
+    registry, X, y = reg
+    router = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5})
+    server = pl.ModelServer(registry)
+    server.route(router)
+    panel = pl.ABPanel(router)
+    assert repr(panel) == "<ABPanel: 1.0.0 50% / 2.0.0 50%>"
+    assert panel.decision.value.startswith("… no decision yet")
+    panel.split.value = 20
+    assert router.weights == {"1.0.0": pytest.approx(0.8), "2.0.0": pytest.approx(0.2)}
+    for i in range(200):
+        p = server.predict(X.iloc[i:i + 1], user_id=f"user-{i}")
+        router.record_outcome(p.request_id, int(y.iloc[i]))
+    panel.refresh_button.click()
+    m = router.metrics()
+    lo, hi = m["1.0.0"]["ci"]
+    assert f"[{lo:.3f}, {hi:.3f}]" in panel.table.value
+    assert panel.decision.value == "✓ " + router.decide() and "1.0.0 wins" in panel.decision.value
+    assert bytes(panel.chart.value).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="two arms"):
+        pl.ABPanel(pl.ABRouter({"a": 1, "b": 1, "c": 1}))

@@ -277,3 +277,56 @@ def test_bad_input_is_a_persist_error_and_the_server_keeps_serving(two_versions)
     with pytest.raises(pl.PersistError):
         server.predict([{"nope": 1}])
     assert server.predict(X.iloc[:1]).version == "1.0.0"
+
+
+# --------------------------------------------------------------------------- HotSwapConsole
+
+
+def test_hot_swap_console_driven_from_python(two_versions):
+    pytest.importorskip("ipywidgets")
+    reg, X, _ = two_versions
+    server = pl.ModelServer(reg)
+    console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"), swap_to=["2.0.0", "1.0.0"])
+    assert repr(console) == "<HotSwapConsole: v1.0.0, stopped, 0 errors>"
+    assert "persistlib-hotswap" in console._dom_classes
+    console.start()
+    try:
+        deadline = time.monotonic() + 5
+        while console.requests < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        console.swap_button.click()
+        assert server.version == "2.0.0" and console.status.value.startswith("✓ swap: now serving v2.0.0")
+        n = console.requests
+        while console.requests < n + 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        console.stop()
+    assert not console.running
+    assert console.errors == 0 and console.errors_label.value == "errors: 0"
+    assert console.versions_seen == ["1.0.0", "2.0.0"]
+    assert console.requests_label.value == f"requests: {console.requests}"
+    assert console.version_label.value == "serving: v2.0.0"
+    # A clean step: once 2.0.0 answered, 1.0.0 never answered again.
+    versions = [v for _, v in console.timeline]
+    first_new = versions.index("2.0.0")
+    assert set(versions[first_new:]) == {"2.0.0"}
+    assert bytes(console.chart.value).startswith(b"\x89PNG")
+    console.rollback_button.click()
+    assert server.version == "1.0.0" and "rollback: now serving v1.0.0" in console.status.value
+
+
+def test_hot_swap_console_reports_a_failed_swap_and_counts_errors(two_versions):
+    pytest.importorskip("ipywidgets")
+    reg, _, _ = two_versions
+    server = pl.ModelServer(reg)
+    console = pl.HotSwapConsole(server, rows=[{"bad": 1}], swap_to="9.9.9")
+    console.swap_button.click()
+    assert console.status.value.startswith("✗ swap failed, still serving v1.0.0")
+    console.start()
+    deadline = time.monotonic() + 5
+    while console.requests < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    console.stop()
+    assert console.errors == console.requests >= 3 and "missing feature" in console.last_error
+    with pytest.raises(TypeError, match="ModelServer or an http"):
+        pl.HotSwapConsole(42)

@@ -1,0 +1,333 @@
+"""Serving widgets: watch a hot-swap under live load, and run an A/B test.
+
+* :class:`HotSwapConsole` sends a steady stream of requests to a server (in
+  the same process, or over HTTP) from a background thread, counts answers
+  and errors, and charts which version answered each request. Press **Swap**
+  (or call ``console.swap_button.click()``) and the chart shows a clean step
+  from one version to the next, with zero errors.
+* :class:`ABPanel` shows an :class:`~persistlib.serving.ABRouter`'s split as
+  a slider and each arm's accuracy with its 95 % confidence interval.
+
+All numbers come from persistlib; these widgets only display them.
+"""
+from __future__ import annotations
+
+import html
+import itertools
+import threading
+import time
+from typing import Any, Sequence
+
+import ipywidgets as W
+
+from ..serving import ABRouter, ModelServer
+from ._common import figure_png, mark
+
+__all__ = ["HotSwapConsole", "ABPanel"]
+
+
+class HotSwapConsole(W.VBox):
+    """A load generator, live counters, Swap/Rollback buttons and a versions-over-time chart.
+
+    Parameters
+    ----------
+    target : ModelServer or str
+        A server in this process, or the base URL of one started with
+        :func:`persistlib.start_http` (e.g. ``"http://127.0.0.1:50123"``).
+    rows : list of dict, optional
+        The request body's rows. Default: one row of zeros with the server's
+        features (in-process only; required for a URL).
+    swap_to : str or list of str, optional
+        What **Swap** serves next, in turn (versions or aliases). Default: every
+        version in the server's registry.
+    interval : float, default=0.002
+        Seconds the load generator waits between requests.
+
+    Attributes
+    ----------
+    requests_label, errors_label, version_label, status : Label
+        Live text: ``"requests: 812"``, ``"errors: 0"``, ``"serving: v2.0.0"``,
+        and what the last button press did.
+    swap_button, rollback_button : Button
+    chart : Image
+        PNG of the version that answered each request over time (redrawn by
+        :meth:`stop` and :meth:`refresh_chart`).
+    timeline : list of (seconds, version or None)
+        One entry per request; ``None`` marks an error.
+    """
+
+    def __init__(self, target: ModelServer | str, *, rows: list[dict] | None = None,
+                 swap_to: str | Sequence[str] | None = None, interval: float = 0.002):
+        if isinstance(target, ModelServer):
+            self._server: ModelServer | None = target
+            self._url: str | None = None
+            rows = rows if rows is not None else [dict.fromkeys(target.features, 0.0)]
+            refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else (
+                [swap_to] if swap_to else target.registry.versions())
+        elif isinstance(target, str) and target.startswith("http"):
+            self._server, self._url = None, target.rstrip("/")
+            if rows is None or not swap_to:
+                raise ValueError("with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...].")
+            refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else [swap_to]
+        else:
+            raise TypeError(f"target must be a ModelServer or an http:// URL, got {target!r}.")
+        if not isinstance(interval, (int, float)) or interval < 0:
+            raise ValueError(f"interval must be a number of seconds >= 0, got {interval!r}.")
+        self.rows, self.interval = rows, float(interval)
+        self._refs = itertools.cycle(refs)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = time.monotonic()
+        self.timeline: list[tuple[float, str | None]] = []
+        self.swaps: list[tuple[float, str]] = []
+        self.last_error: str | None = None
+
+        self.requests_label = W.Label("requests: 0").add_class("persistlib-hotswap-requests")
+        self.errors_label = W.Label("errors: 0").add_class("persistlib-hotswap-errors")
+        self.version_label = W.Label(f"serving: v{self._current_version()}").add_class("persistlib-hotswap-version")
+        self.status = W.Label("stopped").add_class("persistlib-hotswap-status")
+        self.start_button = W.Button(description="Start load", icon="play").add_class("persistlib-hotswap-start")
+        self.stop_button = W.Button(description="Stop load", icon="stop").add_class("persistlib-hotswap-stop")
+        self.swap_button = W.Button(description="Swap", icon="exchange",
+                                    button_style="primary").add_class("persistlib-hotswap-swap")
+        self.rollback_button = W.Button(description="Rollback", icon="undo").add_class("persistlib-hotswap-rollback")
+        self.chart = W.Image(format="png").add_class("persistlib-hotswap-chart")
+        self.start_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.swap_button.on_click(lambda _: self._admin("swap"))
+        self.rollback_button.on_click(lambda _: self._admin("rollback"))
+        super().__init__([
+            W.HTML("<b>Hot-swap console</b>: a background client sends requests while you swap models."),
+            W.HBox([self.start_button, self.stop_button, self.swap_button, self.rollback_button]),
+            W.HBox([self.requests_label, self.errors_label, self.version_label]),
+            self.status, self.chart,
+        ])
+        self.add_class("persistlib-hotswap")
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<HotSwapConsole: v{self._current_version()}, {state}, {self.errors} errors>"
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def requests(self) -> int:
+        """Requests answered or failed so far."""
+        return len(self.timeline)
+
+    @property
+    def errors(self) -> int:
+        """Requests that failed (any exception or non-200 answer)."""
+        return sum(1 for _, v in self.timeline if v is None)
+
+    @property
+    def versions_seen(self) -> list[str]:
+        """Versions that answered, in the order they first appeared."""
+        return list(dict.fromkeys(v for _, v in self.timeline if v is not None))
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> None:
+        """Start the background load generator (no-op if it runs already)."""
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._load_loop, name="persistlib-hotswap-load", daemon=True)
+        self._thread.start()
+        self.status.value = "running: sending requests"
+
+    def stop(self) -> None:
+        """Stop the load generator, wait for it, then update the counters and chart."""
+        if not hasattr(self, "_stop"):  # __init__ failed before the widget was built
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        self._update_labels()
+        self.status.value = (f"stopped: {self.requests} requests, {mark(self.errors == 0)} {self.errors} errors, "
+                             f"versions {', '.join('v' + v for v in self.versions_seen) or '—'}")
+        self.refresh_chart()
+
+    def close(self) -> None:
+        """Stop the load and close the widget."""
+        self.stop()
+        super().close()
+
+    def _admin(self, action: str) -> None:
+        try:
+            if self._server is not None:
+                new = self._server.swap(next(self._refs)) if action == "swap" else self._server.rollback()
+            else:
+                import httpx
+
+                body = {"json": {"ref": next(self._refs)}} if action == "swap" else {}
+                r = httpx.post(f"{self._url}/admin/{action}", timeout=30, **body)
+                if r.status_code != 200:
+                    raise RuntimeError(r.json().get("detail", r.text))
+                new = r.json()["version"]
+        except Exception as e:  # noqa: BLE001 - shown to the student; the old model keeps serving
+            self.status.value = f"✗ {action} failed, still serving v{self._current_version()}: {e}"
+            return
+        with self._lock:
+            self.swaps.append((time.monotonic() - self._t0, new))
+        self.version_label.value = f"serving: v{new}"
+        self.status.value = f"✓ {action}: now serving v{new}, errors so far {self.errors}"
+
+    # ------------------------------------------------------------------ load
+
+    def _load_loop(self) -> None:
+        client = None
+        if self._url is not None:
+            import httpx
+
+            client = httpx.Client(base_url=self._url, timeout=10)
+        last_update = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    if client is None:
+                        version: str | None = self._server.predict(self.rows).version  # type: ignore[union-attr]
+                    else:
+                        r = client.post("/predict", json={"rows": self.rows})
+                        version = r.json()["version"] if r.status_code == 200 else None
+                        if version is None:
+                            self.last_error = f"HTTP {r.status_code}: {r.text[:200]}"
+                except Exception as e:  # noqa: BLE001 - counted as an error, shown in last_error
+                    version, self.last_error = None, repr(e)
+                now = time.monotonic() - self._t0
+                with self._lock:
+                    self.timeline.append((now, version))
+                if now - last_update > 0.2:
+                    self._update_labels()
+                    last_update = now
+                if self.interval:
+                    time.sleep(self.interval)
+        finally:
+            if client is not None:
+                client.close()
+
+    def _current_version(self) -> str:
+        if self._server is not None:
+            return self._server.version
+        with self._lock:
+            done = [v for _, v in self.timeline if v is not None]
+            swapped = self.swaps[-1] if self.swaps else None
+        if swapped and (not done or self.timeline[-1][0] <= swapped[0]):
+            return swapped[1]
+        if done:
+            return done[-1]
+        import httpx
+
+        return httpx.get(f"{self._url}/version", timeout=10).json()["version"]
+
+    def _update_labels(self) -> None:
+        self.requests_label.value = f"requests: {self.requests}"
+        self.errors_label.value = f"errors: {self.errors}"
+        self.version_label.value = f"serving: v{self._current_version()}"
+
+    def refresh_chart(self) -> None:
+        """Redraw the versions-over-time chart into :attr:`chart`."""
+        from matplotlib.figure import Figure
+
+        with self._lock:
+            timeline, swaps = list(self.timeline), list(self.swaps)
+        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps},
+                          key=lambda s: tuple(int(p) if p.isdigit() else 0 for p in s.split(".")))
+        level = {v: i for i, v in enumerate(versions)}
+        fig = Figure(figsize=(6.4, 2.6))
+        ax = fig.add_subplot()
+        ok = [(t, level[v]) for t, v in timeline if v is not None]
+        bad = [t for t, v in timeline if v is None]
+        if ok:
+            ax.step([t for t, _ in ok], [y for _, y in ok], where="post", lw=2, label="version that answered")
+        if bad:
+            ax.plot(bad, [-1] * len(bad), "rx", label=f"errors ({len(bad)})")
+        for t, v in swaps:
+            ax.axvline(t, ls="--", color="grey", lw=1)
+        ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
+        ax.set_xlabel("seconds since the console was created")
+        ax.set_title(f"{len(timeline)} requests · {len(bad)} errors · dashed line = swap")
+        ax.legend(loc="upper left", fontsize=8)
+        self.chart.value = figure_png(fig)
+
+
+class ABPanel(W.VBox):
+    """A split slider and per-arm metrics (with 95 % Wilson intervals) for a two-arm :class:`ABRouter`.
+
+    Attributes
+    ----------
+    split : IntSlider
+        Percent of traffic for the second arm; moving it calls ``router.set_weights``.
+    table : HTML
+        One row per arm: weight, requests, outcomes, accuracy and its interval.
+    decision : Label
+        ``router.decide()``: a winner only when the intervals do not overlap.
+    chart : Image
+        Each arm's accuracy with its interval as an error bar.
+    """
+
+    def __init__(self, router: ABRouter):
+        if not isinstance(router, ABRouter):
+            raise TypeError(f"ABPanel needs an ABRouter, got {type(router).__name__}.")
+        if len(router.arms) != 2:
+            raise ValueError(f"ABPanel's slider splits two arms; this router has {len(router.arms)}.")
+        self.router = router
+        self.arm_a, self.arm_b = router.arms
+        self.split = W.IntSlider(value=round(router.weights[self.arm_b] * 100), min=0, max=100, step=5,
+                                 description=f"% to {self.arm_b}",
+                                 style={"description_width": "initial"}).add_class("persistlib-ab-split")
+        self.table = W.HTML().add_class("persistlib-ab-table")
+        self.decision = W.Label().add_class("persistlib-ab-decision")
+        self.refresh_button = W.Button(description="Refresh metrics", icon="refresh").add_class("persistlib-ab-refresh")
+        self.chart = W.Image(format="png").add_class("persistlib-ab-chart")
+        self.split.observe(self._on_split, names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        super().__init__([W.HTML(f"<b>A/B test</b>: {html.escape(self.arm_a)} vs {html.escape(self.arm_b)}"),
+                          self.split, self.refresh_button, self.table, self.decision, self.chart])
+        self.add_class("persistlib-ab")
+        self.refresh()
+
+    def __repr__(self) -> str:
+        w = self.router.weights
+        return f"<ABPanel: {self.arm_a} {w[self.arm_a]:.0%} / {self.arm_b} {w[self.arm_b]:.0%}>"
+
+    def _on_split(self, change: dict[str, Any]) -> None:
+        b = change["new"] / 100
+        self.router.set_weights({self.arm_a: 1 - b, self.arm_b: b})
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the router's metrics into the table, decision and chart."""
+        m = self.router.metrics()
+        rows = []
+        for arm, r in m.items():
+            acc = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
+            ci = "—" if not r["outcomes"] else f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+            rows.append(f"<tr><td>{html.escape(arm)}</td><td>{r['weight']:.0%}</td><td>{r['requests']}</td>"
+                        f"<td>{r['outcomes']}</td><td>{acc}</td><td>{ci}</td></tr>")
+        self.table.value = ("<table><tr><th>arm</th><th>traffic</th><th>requests</th><th>outcomes</th>"
+                            f"<th>accuracy</th><th>95% interval</th></tr>{''.join(rows)}</table>")
+        verdict = self.router.decide()
+        self.decision.value = ("✓ " if "wins" in verdict else "… ") + verdict
+        self._draw(m)
+
+    def _draw(self, m: dict[str, dict[str, Any]]) -> None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(4.8, 2.2))
+        ax = fig.add_subplot()
+        for i, (arm, r) in enumerate(m.items()):
+            if r["accuracy"] is not None:
+                lo, hi = r["ci"]
+                ax.errorbar([r["accuracy"]], [i], xerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]],
+                            fmt="o", capsize=6)
+        ax.set_yticks(range(len(m)), [f"v{a}" for a in m])
+        ax.set_ylim(-0.6, len(m) - 0.4)
+        ax.set_xlabel("accuracy (95% interval)")
+        self.chart.value = figure_png(fig)
