@@ -27,6 +27,7 @@ import json
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -405,24 +406,22 @@ class Registry:
             raise IntegrityError(f"card {name} has a wrong signature: it was edited, or signed with "
                                  "another key. Do not load it; restore the original card.")
 
-    def _lock(self):
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the registry's file lock (one saver or alias mover at a time, across processes)."""
         from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.root / ".registry.lock"), timeout=self.lock_timeout)
-
-        class _Guard:
-            def __enter__(self_inner):
-                try:
-                    lock.acquire()
-                except Timeout:
-                    raise LockTimeoutError(
-                        f"waited {self.lock_timeout:g}s for the lock on {self.root}; another process is "
-                        "saving. Try again, or raise lock_timeout.") from None
-
-            def __exit__(self_inner, *exc):
-                lock.release()
-
-        return _Guard()
+        try:
+            lock.acquire()
+        except Timeout:
+            raise LockTimeoutError(
+                f"waited {self.lock_timeout:g}s for the lock on {self.root}; another process is "
+                "saving. Try again, or raise lock_timeout.") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _read_aliases(self) -> dict[str, list[str]]:
         path = self.root / "aliases.json"
@@ -582,8 +581,10 @@ def _hyperparams(model: Any) -> dict[str, Any]:
     for k, v in sorted(get(deep=False).items()):
         if v is None or isinstance(v, (bool, str)):
             out[k] = v
-        elif isinstance(v, (int, float)) or hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
-            out[k] = v.item() if hasattr(v, "item") else v
+        elif isinstance(v, (int, float)):
+            out[k] = v
+        elif getattr(v, "ndim", None) == 0 and hasattr(v, "item"):  # a numpy scalar
+            out[k] = v.item()
         else:
             out[k] = repr(v)[:200]
     return out

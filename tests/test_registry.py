@@ -302,3 +302,14 @@ def test_versions_are_listed_in_semver_order(tmp_path_factory, vs):
         (root / "model_v{}.{}.{}_meta.json".format(*v)).write_text("{}")
     listed = pl.Registry(root).versions()
     assert [pl.parse_version(x) for x in listed] == sorted(vs)
+
+
+def test_a_held_lock_times_out_with_a_clear_error(tmp_path, small_model):
+    from filelock import FileLock
+
+    reg = pl.Registry(tmp_path / "r", lock_timeout=0.2)
+    with FileLock(str(reg.root / ".registry.lock")):
+        with pytest.raises(pl.LockTimeoutError, match="another process is saving"):
+            reg.save(small_model)
+    assert reg.versions() == [] and not list(reg.root.glob(".tmp-*"))
+    assert reg.save(small_model).version == "1.0.0"
