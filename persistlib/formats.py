@@ -295,6 +295,7 @@ def plot_comparison(rows: list[dict[str, Any]]) -> Any:
         ax.set_title(title)
         ax.set_xticks(x, formats, rotation=60, ha="right")
         ax.set_yscale("log")
-    axes[0].legend()
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(models), frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     return fig
