@@ -67,6 +67,7 @@ class CompressionExplorer(W.VBox):
             get_method(m)  # raises a ValueError listing the valid names
         self.measurements: dict[str, Measurement] = {}
         self.plots = 0  # how many charts were drawn (each from the cache)
+        self._warm = False
 
         self.show = W.SelectMultiple(options=self.methods, value=tuple(self.methods), rows=min(len(self.methods), 12),
                                      description="show", layout=W.Layout(width="220px"))
@@ -96,6 +97,11 @@ class CompressionExplorer(W.VBox):
         Returns the names that were measured now.
         """
         todo = [m for m in (self.show.value if methods is None else methods) if m not in self.measurements]
+        if todo and not self._warm:
+            # The first dump/load in a process pays one-off costs (imports, caches); keep them
+            # out of whichever method happens to be measured first.
+            measure(self.model, todo[0], self.folder / "warm-up")
+            self._warm = True
         for m in todo:
             self.measurements[m] = measure(self.model, m, self.folder, repeat=self.repeat)
         return todo
