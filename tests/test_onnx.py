@@ -115,3 +115,40 @@ def test_export_argument_errors(small_model, churn_split, tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
     with pytest.raises(OnnxExportError, match="damaged"):
         load_onnx(tmp_path / "junk.onnx")
+
+
+# --------------------------------------------------------------------------- formats benchmark helpers
+
+
+def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
+    from persistlib.formats import compare_formats, plot_comparison
+
+    X_test = churn_split[1]
+    rows = compare_formats(small_model, X_test, tmp_path, formats=["pickle", "joblib-3", "onnx"],
+                           n_single=5, batch_rows=50, label="RF(10)")
+    assert [r["format"] for r in rows] == ["pickle", "joblib-3", "onnx"]
+    sizes = {p.suffix: p.stat().st_size for p in tmp_path.iterdir()}
+    assert rows[0]["bytes"] == sizes[".pkl"] and rows[2]["bytes"] == sizes[".onnx"]
+    assert rows[1]["bytes"] < rows[0]["bytes"]  # compress=3 shrinks a forest
+    for r in rows:
+        assert r["model"] == "RF(10)" and r["batch_rows"] == 50
+        assert 0 < r["single_p50_s"] <= r["single_p99_s"]
+        assert r["save_s"] > 0 and r["load_s"] > 0 and r["batch_s"] > 0
+    fig = plot_comparison(rows)
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="at least one row"):
+        plot_comparison([])
+
+
+def test_predict_latency_counts_calls_and_checks_arguments(churn_split):
+    from persistlib.formats import predict_latency
+
+    X_test = churn_split[1]
+    sizes = []
+    lat = predict_latency(lambda rows: sizes.append(len(rows)), X_test, n_single=7, batch_rows=30, batch_repeat=2)
+    assert sizes == [1] * 10 + [30, 30]  # 3 warm-up + 7 timed single rows, then 2 batches
+    assert lat.batch_rows == 30 and lat.single_p50_s <= lat.single_p99_s
+    with pytest.raises(ValueError, match="must be >= 1"):
+        predict_latency(len, X_test, n_single=0)
+    with pytest.raises(ValueError, match="at least one row"):
+        predict_latency(len, X_test.iloc[:0])
