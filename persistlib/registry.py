@@ -385,7 +385,7 @@ class Registry:
             raise IntegrityError(f"v{card.version}: artefact {name} is missing from {self.root}. "
                                  "Restore it from a backup, or load another version.") from None
         actual = hashlib.sha256(data).hexdigest()
-        if not hmac.compare_digest(actual, card.artifact_sha256):
+        if not hmac.compare_digest(actual.encode(), card.artifact_sha256.encode()):
             raise IntegrityError(
                 f"v{card.version}: {name} does not match its card (sha256 {actual[:12]}… ≠ recorded "
                 f"{card.artifact_sha256[:12]}…). The file was changed, truncated or swapped; it was NOT "
@@ -402,7 +402,7 @@ class Registry:
         if not card.signature:
             raise IntegrityError(f"card {name} is unsigned, but this registry requires signed cards. "
                                  "Re-save the model with the signing key, or open the registry without one.")
-        if not hmac.compare_digest(self._sign(card), str(card.signature)):
+        if not hmac.compare_digest(self._sign(card).encode(), str(card.signature).encode()):
             raise IntegrityError(f"card {name} has a wrong signature: it was edited, or signed with "
                                  "another key. Do not load it; restore the original card.")
 

@@ -263,3 +263,17 @@ def test_pickle_imports_lists_the_payload_without_running_it(evil, tmp_path, lr_
 def test_recommend_format_follows_the_questions_in_order(answers, expected):
     fmt, reason = demos.recommend_format(**answers)
     assert fmt == expected and reason
+
+
+def test_non_ascii_hash_or_signature_is_an_integrity_error(tmp_path, lr_model):
+    """hmac.compare_digest raises TypeError on non-ASCII str; a forged card must still be refused cleanly."""
+    reg = pl.Registry(tmp_path / "reg", signing_key="k")
+    reg.save(lr_model)
+    demos.edit_card(reg.root, "1.0.0", signature="é" * 64)
+    with pytest.raises(pl.IntegrityError, match="wrong signature"):
+        reg.load("1.0.0")
+    plain = pl.Registry(tmp_path / "plain")
+    plain.save(lr_model)
+    demos.edit_card(plain.root, "1.0.0", artifact_sha256="é" * 64)
+    with pytest.raises(pl.IntegrityError, match="does not match its card"):
+        plain.load("1.0.0")
