@@ -7,6 +7,9 @@ Method names::
     "joblib-0" ... "joblib-9"      joblib.dump(compress=level)  (zlib)
     "joblib-lz4-3", "joblib-lzma-3" joblib with another compressor and level
     "skops"                        skops.io, zip-deflated
+
+:func:`compare_formats` (notebook 06, ``benchmarks/formats.py``) also takes
+``"onnx"`` and adds prediction latency (:func:`predict_latency`) per format.
 """
 from __future__ import annotations
 
