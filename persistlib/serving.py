@@ -75,7 +75,7 @@ def validate_rows(rows: Any, features: Sequence[str]) -> "Any":
         _check_columns(list(map(str, rows.columns)), feats, "the DataFrame")
         if len(rows) == 0:
             raise InvalidInputError("the DataFrame has no rows; send at least one row.")
-        frame = rows[feats]
+        frame = rows if list(rows.columns) == feats else rows[feats]
         try:
             values = frame.to_numpy(dtype=float)
         except (TypeError, ValueError):
