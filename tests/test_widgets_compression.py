@@ -42,6 +42,17 @@ def test_replotting_uses_the_cache(small_model, tmp_path, monkeypatch):
     assert "from the cache: 2" in ex.status.value
 
 
+def test_a_selection_seen_before_reuses_its_chart(small_model, tmp_path, monkeypatch):
+    ex = pl.CompressionExplorer(small_model, tmp_path, methods=["joblib-0", "joblib-1"])
+    ex.show.value = ("joblib-1",)
+    drawn = []
+    monkeypatch.setattr("persistlib.widgets.compression._chart", lambda rows: drawn.append(rows) or b"new")
+    ex.show.value = ("joblib-0", "joblib-1")   # the first chart, from the chart cache
+    assert drawn == [] and ex.chart.value[:4] == b"\x89PNG"
+    ex.show.value = ("joblib-0",)              # never drawn: drawn now, from cached measurements
+    assert [r.method for r in drawn[0]] == ["joblib-0"] and ex.chart.value == b"new"
+
+
 def test_measure_again_forgets_the_cache(small_model, tmp_path):
     ex = pl.CompressionExplorer(small_model, tmp_path, methods=["joblib-0"], measure_now=False)
     assert ex.measurements == {} and ex.chart.value == b""

@@ -3,7 +3,8 @@
 For each method (``joblib-0`` … ``joblib-9``, plus ``joblib-lz4-3`` and
 ``joblib-lzma-3``) the model is dumped and loaded for real with
 :func:`persistlib.formats.measure`: file size, dump time, load time. Results
-are cached, so changing which methods are shown re-plots instantly.
+are cached (and so is each chart drawn), so changing which methods are shown
+never measures again, and going back to an earlier selection is instant.
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ class CompressionExplorer(W.VBox):
         for m in self.methods:
             get_method(m)  # raises a ValueError listing the valid names
         self.measurements: dict[str, Measurement] = {}
-        self.plots = 0  # how many charts were drawn (each from the cache)
+        self.plots = 0  # how many times plot() ran
+        self._charts: dict[tuple[str, ...], bytes] = {}  # rendered PNG per selection
         self._warm = False
 
         self.show = W.SelectMultiple(options=self.methods, value=tuple(self.methods), rows=min(len(self.methods), 12),
@@ -109,6 +111,7 @@ class CompressionExplorer(W.VBox):
     def remeasure(self) -> None:
         """Forget the cache, then measure and plot the shown methods again."""
         self.measurements.clear()
+        self._charts.clear()
         self.plot()
 
     def plot(self) -> bytes:
@@ -116,7 +119,10 @@ class CompressionExplorer(W.VBox):
         new = self.measure()
         shown = [m for m in self.methods if m in self.show.value]
         rows = [self.measurements[m] for m in shown]
-        self.chart.value = _chart(rows) if rows else b""
+        key = tuple(shown)
+        if key not in self._charts:
+            self._charts[key] = _chart(rows) if rows else b""
+        self.chart.value = self._charts[key]
         self.table.value = self._table(rows)
         self.plots += 1
         self.status.value = (f"{len(rows)} methods shown; measured now: {len(new)}, "
