@@ -54,6 +54,8 @@ def create_app(server: ModelServer) -> FastAPI:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise _BadRequest(400, f"the request body is not valid JSON ({e}).") from None
+        except RecursionError:
+            raise _BadRequest(400, "the request body is not valid JSON (nested too deeply).") from None
 
     @app.exception_handler(_BadRequest)
     async def bad_request(_: Request, exc: _BadRequest) -> JSONResponse:

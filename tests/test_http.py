@@ -73,6 +73,7 @@ def test_admin_swap_and_rollback(live):
     (b"   ", 400, "empty"),
     (b'{"rows": [', 400, "not valid JSON"),
     (b"\xff\xfe", 400, "not valid JSON"),
+    pytest.param(b"[" * 100_000, 400, "nested too deeply", id="deeply-nested"),
     (b"[1, 2]", 422, "JSON object"),
     (b'"rows"', 422, "JSON object"),
     (b"{}", 422, "no 'rows'"),
@@ -165,3 +166,27 @@ def test_cli_serves_a_registry(reg):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_hot_swap_console_over_http(live):
+    pytest.importorskip("ipywidgets")
+    server, url = live
+    console = pl.HotSwapConsole(url, rows=[GOOD], swap_to=["2.0.0"])
+    assert repr(console) == "<HotSwapConsole: v1.0.0, stopped, 0 errors>"
+    console.start()
+    try:
+        deadline = time.monotonic() + 5
+        while console.requests < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        console.swap_button.click()
+        assert server.version == "2.0.0"
+        n = console.requests
+        while console.requests < n + 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        console.stop()
+    assert console.errors == 0 and console.versions_seen == ["1.0.0", "2.0.0"]
+    console.rollback_button.click()
+    assert server.version == "1.0.0" and console.version_label.value == "serving: v1.0.0"
+    with pytest.raises(ValueError, match="rows="):
+        pl.HotSwapConsole(url)
