@@ -82,9 +82,16 @@ class AuditLog:
             raise IsADirectoryError(f"audit path {str(self.path)!r} is a folder; pass a file path "
                                     "such as 'workspace/audit.sqlite'.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        try:
+            con = self._connect()
+            try:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(_SCHEMA)
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as e:
+            raise AuditError(f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
+                             "file path, or move the existing file away.") from None
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._error: BaseException | None = None

@@ -146,3 +146,10 @@ def test_closed_log_refuses_new_rows_but_keeps_them(reg, tmp_path):
 def test_a_folder_is_not_an_audit_file(tmp_path):
     with pytest.raises(IsADirectoryError, match="file path"):
         pl.AuditLog(tmp_path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
+    junk = tmp_path / "notes.sqlite"
+    junk.write_text("this is not a database, just some notes " * 50)
+    with pytest.raises(AuditError, match="not a usable SQLite audit log"):
+        pl.AuditLog(junk)

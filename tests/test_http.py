@@ -190,3 +190,23 @@ def test_hot_swap_console_over_http(live):
     assert server.version == "1.0.0" and console.version_label.value == "serving: v1.0.0"
     with pytest.raises(ValueError, match="rows="):
         pl.HotSwapConsole(url)
+
+
+def test_admin_swap_to_a_tampered_artefact_is_a_409_and_the_old_model_keeps_serving(tmp_path):
+    X, y = pl.make_churn(300, random_state=5)
+    reg = pl.Registry(tmp_path / "r")
+    for v in ("1.0.0", "1.1.0"):
+        reg.save(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y), version=v)
+    reg.promote("1.0.0")
+    art = reg.root / "model_v1.1.0.pkl"
+    art.write_bytes(art.read_bytes() + b"tampered")
+    url = pl.start_http(pl.ModelServer(reg))
+    try:
+        with httpx.Client(base_url=url) as c:
+            r = c.post("/admin/swap", json={"ref": "1.1.0"})
+            assert r.status_code == 409 and "still serving v1.0.0" in r.json()["detail"]
+            assert c.post("/predict", json={"rows": [GOOD]}).json()["version"] == "1.0.0"
+            r = c.post("/admin/rollback")
+            assert r.status_code == 409 and "no previous version" in r.json()["detail"]
+    finally:
+        pl.stop_http(url)
