@@ -142,7 +142,7 @@ class CompressionExplorer(W.VBox):
             f"<tr><td><code>{html.escape(r.method)}</code></td><td>{human_bytes(r.bytes)}</td>"
             f"<td>{f'{raw.bytes / r.bytes:.1f}×' if raw else '—'}</td>"
             f"<td>{human_seconds(r.dump_s)}</td><td>{human_seconds(r.load_s)}</td></tr>" for r in rows)
-        return ("<table><tr><th>method</th><th>size</th><th>smaller than joblib-0</th>"
+        return ("<table style=\"border-spacing:14px 2px\"><tr><th>method</th><th>size</th><th>smaller than joblib-0</th>"
                 f"<th>dump</th><th>load</th></tr>{body}</table>")
 
 

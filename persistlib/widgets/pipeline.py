@@ -203,7 +203,7 @@ class PipelineExplorer(W.VBox):
         self._mark("Load")
         return (f"registry.load('{card.version}') → {type(self.loaded).__name__} in {human_seconds(seconds)}\n"
                 f"✓ checksum verified: sha256 of {card.artifact} = {digest[:12]}… matches the card\n"
-                f"✓ library versions match the card")
+                f"✓ library versions checked against the card")
 
     def _serve(self) -> str:
         if self.loaded is None:

@@ -182,7 +182,7 @@ class Quiz(W.VBox):
         self.choosers: list[W.Widget] = []
         self.check_buttons: list[W.Button] = []
         self.feedback: list[W.HTML] = []
-        boxes = [W.HTML(f"<h3>📝 {html.escape(title)}</h3>")]
+        boxes = [W.HTML(f"<h3>{html.escape(title)}</h3>")]
         for i, q in enumerate(self.questions):
             boxes.append(self._question_box(i, q))
         self.score_label = W.Label()
