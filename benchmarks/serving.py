@@ -205,27 +205,31 @@ def main() -> int:
     print(f"   over HTTP:  {len(lat) / seconds:8.0f} requests/s")
 
     print("\n3. p99 during 20 hot-swaps vs steady (4 in-process clients)")
-    steady, errs = _clients(lambda: server.predict(rows[0]), 4, seconds)
-    errors += errs
+    # Alternate windows (steady, swaps, steady, swaps) so both kinds see the same background noise.
+    steady: list[float] = []
+    during: list[float] = []
     swapped_versions: list[str] = []
-    done = threading.Event()
-
-    def swapper():
-        for k in range(20):
-            swapped_versions.append(server.swap("2.0.0" if k % 2 == 0 else "1.0.0"))
-            time.sleep(seconds / 22)
-        done.set()
-
     seen: list[str] = []
 
     def predict_and_note():
         seen.append(server.predict(rows[0]).version)
 
-    sw = threading.Thread(target=swapper)
-    sw.start()
-    during, errs = _clients(predict_and_note, 4, seconds * 2, stop_early=done)
-    sw.join()
-    errors += errs
+    for window in range(4):
+        if window % 2 == 0:
+            lat, errs = _clients(lambda: server.predict(rows[0]), 4, seconds)
+            steady += lat
+        else:
+            def swapper():
+                for k in range(10):
+                    swapped_versions.append(server.swap("2.0.0" if len(swapped_versions) % 2 == 0 else "1.0.0"))
+                    time.sleep(seconds / 11)
+
+            sw = threading.Thread(target=swapper)
+            sw.start()
+            lat, errs = _clients(predict_and_note, 4, seconds)
+            sw.join()
+            during += lat
+        errors += errs
     s50, s99 = _pct(steady)
     d50, d99 = _pct(during)
     print(f"   steady:       p50 {s50:.3f} ms  p99 {s99:.3f} ms  ({len(steady)} requests)")
