@@ -27,9 +27,11 @@ _LAZY: dict[str, str] = {
     **{w: "widgets" for w in ("PipelineExplorer", "GatePanel", "CompressionExplorer", "ModelCardView",
                               "RegistryBrowser", "Quiz", "HotSwapConsole", "ABPanel")},
     "ModelServer": "serving", "Prediction": "serving", "ABRouter": "serving",
-    "AuditLog": "audit",
+    "validate_rows": "serving", "InvalidInputError": "serving",
+    "AuditLog": "audit", "AuditError": "audit",
     "start_http": "http", "stop_http": "http", "create_app": "http",
-    "export_onnx": "onnx_export",
+    "export_onnx": "onnx_export", "load_onnx": "onnx_export", "check_agreement": "onnx_export",
+    "OnnxModel": "onnx_export",
     "workspace": "course", "environment_check": "course",
 }
 

@@ -210,6 +210,7 @@ class ModelServer:
         self.alias = alias
         self.audit = audit
         self._swap_lock = threading.Lock()
+        self._http_urls: list[str] = []
         self._state = _State(current=self._load(alias))
 
     def __repr__(self) -> str:
@@ -243,6 +244,31 @@ class ModelServer:
     def router(self) -> "ABRouter | None":
         """The active :class:`ABRouter`, or ``None``."""
         return self._state.router
+
+    # ------------------------------------------------------------------ HTTP
+
+    def start_http(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve this server over HTTP from a background thread; return the base URL.
+
+        Same as ``persistlib.start_http(self, host=host, port=port)``; needs
+        fastapi and uvicorn. ``port=0`` picks a free port.
+        """
+        from .http import start_http
+
+        url = start_http(self, host=host, port=port)
+        self._http_urls.append(url)
+        return url
+
+    def stop_http(self) -> list[str]:
+        """Stop the HTTP servers this server started with :meth:`start_http`. Returns their URLs."""
+        from .http import running_servers, stop_http
+
+        running = set(running_servers())
+        stopped = [u for u in self._http_urls if u in running]
+        for url in stopped:
+            stop_http(url)
+        self._http_urls.clear()
+        return stopped
 
     # ------------------------------------------------------------------ predicting
 

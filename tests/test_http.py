@@ -210,3 +210,24 @@ def test_admin_swap_to_a_tampered_artefact_is_a_409_and_the_old_model_keeps_serv
             assert r.status_code == 409 and "no previous version" in r.json()["detail"]
     finally:
         pl.stop_http(url)
+
+
+def test_model_server_start_and_stop_http_methods(tmp_path):
+    import httpx
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = pl.make_churn(300, random_state=0)
+    reg = pl.Registry(tmp_path / "reg")
+    reg.promote(reg.save(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)).version)
+    server = pl.ModelServer(reg)
+    url = server.start_http(port=0)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/version").json()["version"] == "1.0.0"
+        answer = httpx.post(f"{url}/predict", json={"rows": X.head(2).to_dict("records")}).json()
+        assert answer["version"] == "1.0.0" and len(answer["labels"]) == 2
+    finally:
+        assert server.stop_http() == [url]
+    assert url not in pl.http.running_servers()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=1)
