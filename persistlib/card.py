@@ -186,7 +186,7 @@ class ModelCard:
             ok = bool(self.gate.get("passed"))
             gate = f'<p class="persistlib-card-gate"><b>{"✓ gate PASS" if ok else "✗ gate FAIL"}</b></p>'
         return f"""<div class="persistlib-card" style="border:2px solid #444;border-radius:8px;padding:8px 14px;max-width:640px">
-<h3 style="margin:4px 0">🛂 Model passport · v{e(self.version)}</h3>
+<h3 style="margin:4px 0">Model passport · v{e(self.version)}</h3>
 <p><b>{e(self.algorithm)}</b> · trained {e(self.trained_at)} · format <code>{e(self.format)}</code></p>{gate}
 <table><tr><th colspan="2">metrics</th></tr>{rows({k: f"{v:.3f}" for k, v in self.metrics.items()})}</table>
 <table><tr><th colspan="2">artefact</th></tr>{rows({"file": self.artifact, "sha256": self.artifact_sha256, "bytes": self.artifact_bytes})}</table>

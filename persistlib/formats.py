@@ -107,21 +107,26 @@ def get_method(name: str) -> PersistMethod:
 
 def measure(model: Any, method: str, folder: str | Path, *, repeat: int = 1) -> Measurement:
     """Save and load ``model`` with ``method`` in ``folder``; keep the best of ``repeat`` timings."""
+    size, dump_s, load_s, _ = _round_trip(model, get_method(method), folder, repeat)
+    return Measurement(method, size, dump_s, load_s)
+
+
+def _round_trip(model: Any, m: PersistMethod, folder: str | Path, repeat: int) -> tuple[int, float, float, Any]:
+    """Dump and load ``repeat`` times: (file bytes, best dump s, best load s, the loaded object)."""
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}.")
-    m = get_method(method)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"model_{method}{m.suffix}"
+    path = folder / f"model_{m.name}{m.suffix}"
     dump_s = load_s = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
         m.dump(model, path)
         t1 = time.perf_counter()
-        m.load(path)
+        loaded = m.load(path)
         t2 = time.perf_counter()
         dump_s, load_s = min(dump_s, t1 - t0), min(load_s, t2 - t1)
-    return Measurement(method, path.stat().st_size, dump_s, load_s)
+    return path.stat().st_size, dump_s, load_s, loaded
 
 
 # --------------------------------------------------------------------------- prediction latency
@@ -229,47 +234,25 @@ def compare_formats(model: Any, X: Any, folder: str | Path, *, formats: tuple[st
         One row per format: ``model, format, bytes, save_s, load_s,
         single_p50_s, single_p99_s, batch_s, batch_rows``.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if formats is None:
         known = set(available_methods()) | {"onnx"}
         formats = [f for f in BENCHMARK_FORMATS if f in known and
                    (f != "onnx" or importlib.util.find_spec("onnxruntime") is not None)]
     out = []
     for fmt in formats:
-        if fmt == "onnx":
-            size, save_s, load_s, loaded = _measure_onnx(model, X, folder, repeat)
-        else:
-            m = get_method(fmt)
-            path = folder / f"model_{fmt}{m.suffix}"
-            save_s = load_s = float("inf")
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                m.dump(model, path)
-                t1 = time.perf_counter()
-                loaded = m.load(path)
-                t2 = time.perf_counter()
-                save_s, load_s = min(save_s, t1 - t0), min(load_s, t2 - t1)
-            size = path.stat().st_size
+        m = _onnx_method(X) if fmt == "onnx" else get_method(fmt)
+        size, save_s, load_s, loaded = _round_trip(model, m, folder, repeat)
         lat = predict_latency(loaded.predict, X, n_single=n_single, batch_rows=batch_rows)
         out.append({"model": label or type(model).__name__, "format": fmt, "bytes": size,
                     "save_s": save_s, "load_s": load_s, **lat.to_dict()})
     return out
 
 
-def _measure_onnx(model: Any, X: Any, folder: Path, repeat: int) -> tuple[int, float, float, Any]:
+def _onnx_method(X: Any) -> PersistMethod:
+    """ONNX as a method: export needs a few sample rows for the input shape."""
     from .onnx_export import export_onnx, load_onnx
 
-    path = folder / "model_onnx.onnx"
-    save_s = load_s = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        export_onnx(model, X[:5], path)
-        t1 = time.perf_counter()
-        loaded = load_onnx(path)
-        t2 = time.perf_counter()
-        save_s, load_s = min(save_s, t1 - t0), min(load_s, t2 - t1)
-    return path.stat().st_size, save_s, load_s, loaded
+    return PersistMethod("onnx", ".onnx", lambda model, path: export_onnx(model, X[:5], path), load_onnx)
 
 
 def plot_comparison(rows: list[dict[str, Any]]) -> Any:

@@ -141,8 +141,8 @@ class GateReport:
         return f"<GateReport {self.verdict}: {len(self.rows)} metrics>"
 
     def _repr_html_(self) -> str:
-        head = ("<tr><th>metric</th><th>value</th><th>threshold</th><th></th>"
-                "<th>baseline</th><th></th><th>verdict</th></tr>")
+        head = ("<tr><th>metric</th><th>value</th><th>threshold</th><th>≥ threshold?</th>"
+                "<th>baseline</th><th>≥ baseline?</th><th>verdict</th></tr>")
         body = []
         for r in self.rows:
             body.append(

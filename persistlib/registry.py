@@ -186,7 +186,8 @@ class Registry:
         """The card of every version, oldest first."""
         return [self.card(v) for v in self.versions()]
 
-    def load(self, ref: str = "production", *, allow_version_mismatch: bool = False) -> tuple[Any, ModelCard]:
+    def load(self, ref: str = "production", *, allow_version_mismatch: bool = False,
+             allow_pickle: bool | None = None) -> tuple[Any, ModelCard]:
         """Load a model and its card, verified.
 
         In order, before any byte is unpickled: the card is parsed (and its
@@ -202,12 +203,24 @@ class Registry:
             Load even if scikit-learn's major/minor or numpy's major version
             differs from the recorded one (with a warning). Predictions may be
             wrong; prefer installing the recorded versions.
+        allow_pickle : bool, optional
+            Whether pickle-based (``joblib``) artefacts may be loaded. Defaults to
+            True, except in a registry opened with ``format="skops"``: there only
+            skops files load unless you pass ``allow_pickle=True``, so a pickle
+            slipped into the folder is never unpickled.
 
         Raises
         ------
         VersionNotFoundError, CardError, IntegrityError, CompatibilityError, UntrustedTypeError
         """
         card = self.card(ref)
+        if allow_pickle is None:
+            allow_pickle = self.format != "skops"
+        if card.format != "skops" and not allow_pickle:
+            raise UntrustedTypeError(
+                f"v{card.version} is a pickle-based ({card.format}) artefact, and this registry loads only "
+                "skops files (format='skops'). Re-save the model with format='skops', or pass "
+                "allow_pickle=True if you trust whoever wrote this folder.")
         data = self._verified_bytes(card)
         card.check_environment(allow_version_mismatch=allow_version_mismatch)
         if card.format == "skops":

@@ -313,3 +313,15 @@ def test_a_held_lock_times_out_with_a_clear_error(tmp_path, small_model):
             reg.save(small_model)
     assert reg.versions() == [] and not list(reg.root.glob(".tmp-*"))
     assert reg.save(small_model).version == "1.0.0"
+
+
+def test_a_skops_registry_refuses_pickles_unless_allowed(tmp_path, small_model):
+    pl.Registry(tmp_path / "r").save(small_model)  # someone drops a joblib version in
+    secure = pl.Registry(tmp_path / "r", format="skops")
+    with pytest.raises(pl.UntrustedTypeError, match="pickle-based.*allow_pickle=True"):
+        secure.load("1.0.0")
+    assert secure.load("1.0.0", allow_pickle=True)[1].format == "joblib"
+    card = secure.save(small_model)
+    assert secure.load(card.version)[1].format == "skops"
+    with pytest.raises(pl.UntrustedTypeError):
+        pl.Registry(tmp_path / "r").load("1.0.0", allow_pickle=False)
