@@ -15,6 +15,7 @@ __all__ = ["workspace", "environment_check", "EnvironmentReport", "REQUIRED_PACK
 REQUIRED_PACKAGES: tuple[tuple[str, str], ...] = (
     ("jupyterlab", "4.6.6"),
     ("ipywidgets", "8.1.9"),
+    ("voila", "0.5.13"),
     ("joblib", "1.6.0"),
     ("scikit-learn", "1.9.1"),
     ("numpy", "2.4.6"),
