@@ -164,3 +164,14 @@ def test_environment_check_reports_each_package():
     text = str(report)
     assert "✗ joblib" in text and "pip install joblib==0.0.1" in text and "not installed" in text
     assert pl.environment_check((("joblib", __import__("joblib").__version__),)).ok
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_ends_with_its_own_quiz(nb):
+    import persistlib as pl
+
+    cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    assert f'pl.Quiz.from_notebook("{nb.stem}")' in "".join(cells[-1]["source"])
+    quiz = pl.Quiz.from_notebook(nb.stem)
+    assert len(quiz.questions) >= 3
+    assert '"quizzes/*.json"' in (ROOT / "pyproject.toml").read_text()  # shipped in the wheel too
