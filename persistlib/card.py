@@ -179,21 +179,38 @@ class ModelCard:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        rows = lambda d: "".join(  # noqa: E731
-            f"<tr><td>{e(str(k))}</td><td><code>{e(_short(v))}</code></td></tr>" for k, v in d.items())
+
+        def table(title: str, d: dict[str, Any]) -> str:
+            body = "".join(f'<tr><td style="text-align:left">{e(str(k))}</td>'
+                           f'<td style="text-align:left" title="{e(str(v))}"><code>{e(_short(v))}</code></td></tr>'
+                           for k, v in d.items())
+            return (f'<table class="persistlib-card-{title}" style="margin:0"><tr><th colspan="2" '
+                    f'style="text-align:left">{title}</th></tr>{body}</table>')
+
         gate = ""
         if self.gate is not None:
             ok = bool(self.gate.get("passed"))
-            gate = f'<p class="persistlib-card-gate"><b>{"✓ gate PASS" if ok else "✗ gate FAIL"}</b></p>'
-        return f"""<div class="persistlib-card" style="border:2px solid #444;border-radius:8px;padding:8px 14px;max-width:640px">
+            gate = f' · <b class="persistlib-card-gate">{"✓ gate PASS" if ok else "✗ gate FAIL"}</b>'
+        sections = [
+            table("metrics", {k: f"{v:.3f}" for k, v in self.metrics.items()} or {"—": "none recorded"}),
+            table("artefact", {"file": self.artifact, "format": self.format, "bytes": self.artifact_bytes,
+                               "sha256": _hash(self.artifact_sha256)}),
+            table("data", {"dataset": self.dataset, "rows": self.dataset_rows,
+                           "sha256": _hash(self.dataset_sha256)}),
+            table("environment", self.dependencies),
+        ]
+        notes = f"<p>{e(self.notes)}</p>" if self.notes else ""
+        return f"""<div class="persistlib-card" style="border:2px solid #444;border-radius:8px;padding:6px 14px;max-width:760px">
 <h3 style="margin:4px 0">Model passport · v{e(self.version)}</h3>
-<p><b>{e(self.algorithm)}</b> · trained {e(self.trained_at)} · format <code>{e(self.format)}</code></p>{gate}
-<table><tr><th colspan="2">metrics</th></tr>{rows({k: f"{v:.3f}" for k, v in self.metrics.items()})}</table>
-<table><tr><th colspan="2">artefact</th></tr>{rows({"file": self.artifact, "sha256": self.artifact_sha256, "bytes": self.artifact_bytes})}</table>
-<table><tr><th colspan="2">data</th></tr>{rows({"dataset": self.dataset, "sha256": self.dataset_sha256, "rows": self.dataset_rows})}</table>
-<table><tr><th colspan="2">environment</th></tr>{rows(self.dependencies)}</table>
-<details><summary>hyperparameters</summary><table>{rows(self.hyperparams)}</table></details>
+<p style="margin:2px 0"><b>{e(self.algorithm)}</b> · trained {e(self.trained_at)}{gate}</p>{notes}
+<div style="display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:4px 18px;align-items:start">{"".join(sections)}</div>
+<details><summary>hyperparameters</summary>{table("hyperparameters", self.hyperparams)}</details>
 </div>"""
+
+
+def _hash(h: str | None) -> str | None:
+    """The first 16 hex digits of a hash, for display (the full value is in the tooltip and the JSON)."""
+    return None if h is None else h[:16] + "…"
 
 
 def _short(v: Any) -> str:
