@@ -10,9 +10,11 @@ import html
 import json
 import platform
 import re
+import sys
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -30,14 +32,31 @@ def utc_now() -> str:
 
 
 def environment_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a pickled model depends on."""
+    """Versions of Python and of the packages a pickled model depends on.
+
+    For a package already imported, the version of the imported module is used
+    (what is really running, even if something was pip-installed since);
+    otherwise the installed distribution's version.
+    """
     out = {"python": platform.python_version()}
     for pkg in TRACKED_PACKAGES:
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
+        module = sys.modules.get(_IMPORT_NAMES.get(pkg, pkg))
+        running = getattr(module, "__version__", None)
+        version = running if isinstance(running, str) else _installed_version(pkg)
+        if version is not None:
+            out[pkg] = version
     return out
+
+
+_IMPORT_NAMES = {"scikit-learn": "sklearn"}
+
+
+@lru_cache(maxsize=None)
+def _installed_version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _parts(v: str) -> tuple[int, int, int]:
