@@ -51,7 +51,7 @@ def main() -> int:
         f"RF({trees})": RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=1),
     }
     print(f"make_churn: {rows} training rows, {len(X_test)} held-out rows for the latency runs; "
-          f"{n_single} single-row calls, batch of 1000 (best of 5). Shared machine: timings are noisy.\n")
+          f"{n_single} single-row calls, batch of 1000 (best of 5). Timings vary from run to run; sizes do not.\n")
     results = []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
