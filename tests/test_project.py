@@ -175,3 +175,12 @@ def test_every_notebook_ends_with_its_own_quiz(nb):
     quiz = pl.Quiz.from_notebook(nb.stem)
     assert len(quiz.questions) >= 3
     assert '"quizzes/*.json"' in (ROOT / "pyproject.toml").read_text()  # shipped in the wheel too
+
+
+def test_quiz_answers_are_not_always_in_the_same_place():
+    """Students learn "the first option is right" fast; vary where the correct answers sit."""
+    first_correct = []
+    for path in sorted((ROOT / "persistlib" / "quizzes").glob("*.json")):
+        for q in json.loads(path.read_text())["questions"]:
+            first_correct.append(q["options"][0]["correct"])
+    assert 0.2 < sum(first_correct) / len(first_correct) < 0.7

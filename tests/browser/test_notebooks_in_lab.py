@@ -82,6 +82,14 @@ def test_02_pipeline_tour(page, lab):
     expect(explanation).to_contain_text("Serialise the fitted model")
     expect(explorer.locator(".persistlib-pipeline-artefact")).to_contain_text("model.pkl")
 
+    # the quiz: pick an answer, press Check, see feedback and the score move
+    quiz = visible(page, ".persistlib-quiz")
+    question = quiz.locator(".persistlib-quiz-question").first
+    question.locator(".persistlib-quiz-choices input").first.check()
+    question.locator(".persistlib-quiz-check").click()
+    expect(question.locator(".persistlib-quiz-feedback")).to_contain_text(re.compile("[✓✗]"))
+    expect(quiz.locator(".persistlib-quiz-score")).to_contain_text("/1 correct")
+
 
 def test_03_evaluation_gate(page, lab):
     from playwright.sync_api import expect
@@ -127,3 +135,16 @@ def test_05_versioning_and_model_cards(page, lab):
     expect(browser.locator(".persistlib-registry-status")).to_contain_text("moved from v1.2.0 to v1.1.0")
     expect(production_row).to_contain_text("v1.1.0")
     assert re.search(r"v1\.1\.0", production_row.inner_text())
+
+
+def test_07_serving(page, lab):
+    from playwright.sync_api import expect
+
+    run_notebook(page, lab, "07_serving.ipynb")
+    visible(page, ".persistlib-quiz")
+    console = visible(page, ".persistlib-hotswap")
+    expect(console.locator(".persistlib-hotswap-errors")).to_have_text("errors: 0")
+    expect(console.locator(".persistlib-hotswap-version")).to_contain_text("serving: v")
+    assert console.locator(".persistlib-hotswap-chart").evaluate("img => img.complete && img.naturalWidth > 100")
+    ab = visible(page, ".persistlib-ab")
+    expect(ab.locator(".persistlib-ab-decision")).to_contain_text("2.0.0 wins")
