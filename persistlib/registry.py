@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 from .card import ModelCard, environment_versions, utc_now
 from .errors import (
     CardError, GateRejected, IntegrityError, InvalidVersionError, LockTimeoutError,
-    PersistError, RollbackError, UntrustedTypeError, VersionExistsError, VersionNotFoundError,
+    RollbackError, UntrustedTypeError, VersionExistsError, VersionNotFoundError,
 )
 from .gate import GateReport
 

@@ -26,3 +26,18 @@ def small_model(churn_split):
 def registry(tmp_path):
     """An empty joblib registry in a temporary folder."""
     return pl.Registry(tmp_path / "registry")
+
+
+@pytest.fixture(scope="module")
+def two_forests(tmp_path_factory):
+    """A registry with two tiny forests, 1.0.0 (production) and 2.0.0: (registry, X, y).
+
+    Module-scoped: each test module gets its own, so promotions do not leak between modules.
+    """
+    X, y = pl.make_churn(600, random_state=2)
+    reg = pl.Registry(tmp_path_factory.mktemp("two_forests") / "registry")
+    for seed, version in enumerate(("1.0.0", "2.0.0")):
+        model = RandomForestClassifier(n_estimators=4, max_depth=4, random_state=seed).fit(X, y)
+        reg.save(model, version=version)
+    reg.promote("1.0.0")
+    return reg, X, y

@@ -6,7 +6,6 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
 from persistlib.audit import AuditError
@@ -14,13 +13,8 @@ from persistlib.serving import Prediction
 
 
 @pytest.fixture(scope="module")
-def reg(tmp_path_factory):
-    X, y = pl.make_churn(600, random_state=3)
-    reg = pl.Registry(tmp_path_factory.mktemp("audit") / "registry")
-    for i, v in enumerate(("1.0.0", "2.0.0")):
-        reg.save(RandomForestClassifier(n_estimators=4, max_depth=4, random_state=i).fit(X, y), version=v)
-    reg.promote("1.0.0")
-    return reg, X, y
+def reg(two_forests):
+    return two_forests
 
 
 @pytest.fixture()

@@ -21,13 +21,8 @@ GOOD = dict.fromkeys(FEATURES, 1.0)
 
 
 @pytest.fixture(scope="module")
-def reg(tmp_path_factory):
-    X, y = pl.make_churn(600, random_state=2)
-    reg = pl.Registry(tmp_path_factory.mktemp("http") / "registry")
-    for i, v in enumerate(("1.0.0", "2.0.0")):
-        reg.save(RandomForestClassifier(n_estimators=4, max_depth=4, random_state=i).fit(X, y), version=v)
-    reg.promote("1.0.0")
-    return reg
+def reg(two_forests):
+    return two_forests[0]
 
 
 @pytest.fixture()

@@ -1,6 +1,5 @@
 """The project's promises about itself: pins, Binder, layering, notebooks."""
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
