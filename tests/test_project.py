@@ -183,3 +183,16 @@ def test_quiz_answers_are_not_always_in_the_same_place():
         for q in json.loads(path.read_text())["questions"]:
             first_correct.append(q["options"][0]["correct"])
     assert 0.2 < sum(first_correct) / len(first_correct) < 0.7
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    """The 'persistlib in one screen' example is copied by readers: it must work as printed."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## persistlib in one screen", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["card"].version == "1.0.0"
+    assert namespace["registry"].aliases() == {"production": "1.0.0"}
+    assert (tmp_path / "my_registry" / "model_v1.0.0_meta.json").exists()
