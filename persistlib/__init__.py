@@ -15,7 +15,8 @@ from .data import CHURN_FEATURES, fingerprint, make_churn
 from .errors import (
     CardError, CompatibilityError, CompatibilityWarning, GateRejected, IntegrityError,
     InvalidVersionError, LockTimeoutError, MissingMetricError, PersistError, RollbackError,
-    UntrustedTypeError, VersionExistsError, VersionNotFoundError,
+    UntrustedTypeError, VersionExistsError, VersionNotFoundError, InvalidArgumentError, ArgumentTypeError,
+    MissingFileError,
 )
 from .gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, MetricCheck, evaluate
 from .registry import Registry, bump_version, parse_version
@@ -55,5 +56,6 @@ __all__ = [
     "PersistError", "InvalidVersionError", "VersionExistsError", "VersionNotFoundError",
     "MissingMetricError", "GateRejected", "CardError", "IntegrityError", "CompatibilityError",
     "CompatibilityWarning", "UntrustedTypeError", "LockTimeoutError", "RollbackError",
+    "InvalidArgumentError", "ArgumentTypeError", "MissingFileError",
     *_LAZY,
 ]

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import PersistError
+from .errors import InvalidArgumentError, PersistError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .serving import Prediction
@@ -79,7 +79,7 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
-            raise IsADirectoryError(f"audit path {str(self.path)!r} is a folder; pass a file path "
+            raise InvalidArgumentError(f"audit path {str(self.path)!r} is a folder; pass a file path "
                                     "such as 'workspace/audit.sqlite'.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -269,12 +269,12 @@ def _where(*, version: str | None = None, since: Any = None, until: Any = None) 
 def _ts(value: Any, name: str) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise ValueError(f"{name}= must be timezone-aware (audit times are UTC), e.g. "
+            raise InvalidArgumentError(f"{name}= must be timezone-aware (audit times are UTC), e.g. "
                              "datetime.now(timezone.utc).")
         return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
     if isinstance(value, str) and value[:4].isdigit():
         return value
-    raise ValueError(f"{name}= must be an ISO time string like '2026-11-26T00:00' or an aware datetime, "
+    raise InvalidArgumentError(f"{name}= must be an ISO time string like '2026-11-26T00:00' or an aware datetime, "
                      f"got {value!r}.")
 
 

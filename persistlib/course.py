@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from .errors import InvalidArgumentError
+
 __all__ = ["workspace", "environment_check", "EnvironmentReport", "REQUIRED_PACKAGES"]
 
 #: What the course needs, pinned like requirements.txt: (distribution, exact version).
@@ -39,7 +41,7 @@ def workspace(name: str, *, root: str | Path = "workspace", fresh: bool = True) 
     the same results every time you run it, with no cleanup by hand.
     """
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
-        raise ValueError(f"workspace name must be a plain folder name like '01_why_persist', got {name!r}.")
+        raise InvalidArgumentError(f"workspace name must be a plain folder name like '01_why_persist', got {name!r}.")
     path = Path(root) / name
     if fresh and path.exists():
         shutil.rmtree(path)

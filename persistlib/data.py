@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .errors import ArgumentTypeError, InvalidArgumentError, MissingFileError
+
 __all__ = ["make_churn", "fingerprint", "CHURN_FEATURES"]
 
 #: The columns of :func:`make_churn`'s ``X``, in order.
@@ -66,11 +68,11 @@ def make_churn(
     (1000, 12)
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"n_samples must be a positive integer, got {n_samples!r}; try make_churn(5000)."
         )
     if isinstance(drift, bool) or not isinstance(drift, (int, float, np.floating)) or not np.isfinite(drift) or drift < 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"drift must be a finite number >= 0 (0 = no drift, 1 = a lot), got {drift!r}."
         )
     n, d = int(n_samples), float(drift)
@@ -170,7 +172,7 @@ def fingerprint(data: Any) -> dict[str, Any]:
                 "schema_sha256": _sha(_canon(schema))}
     if isinstance(data, np.ndarray):
         if data.dtype == object:
-            raise TypeError("fingerprint cannot hash an object-dtype array; convert it to a "
+            raise ArgumentTypeError("fingerprint cannot hash an object-dtype array; convert it to a "
                             "numeric dtype or a pandas.DataFrame first.")
         schema = {"dtype": data.dtype.str, "shape": list(data.shape[1:])}
         h = hashlib.sha256(_canon(schema) + _canon(list(data.shape)))
@@ -179,14 +181,14 @@ def fingerprint(data: Any) -> dict[str, Any]:
                 "rows": int(data.shape[0]) if data.ndim else 1, "schema_sha256": _sha(_canon(schema))}
     if isinstance(data, (str, os.PathLike)):
         return _fingerprint_file(Path(data))
-    raise TypeError(
+    raise ArgumentTypeError(
         f"fingerprint() takes a DataFrame, Series, ndarray or file path, not {type(data).__name__}."
     )
 
 
 def _fingerprint_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"fingerprint(): no such file {str(path)!r}; check the path.")
+        raise MissingFileError(f"fingerprint(): no such file {str(path)!r}; check the path.")
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InvalidArgumentError, MissingFileError, PersistError
+
 __all__ = [
     "make_version_mismatch_pickle", "make_malicious_pickle", "replace_artifact", "edit_card",
     "log1p_charges", "save_with_main_function", "load_in_fresh_python", "FreshLoad",
@@ -76,9 +78,9 @@ def make_version_mismatch_pickle(model: Any, path: str | os.PathLike, fake_versi
     import sklearn
 
     if not isinstance(fake_version, str) or not fake_version.strip():
-        raise ValueError(f"fake_version must be a version string like '1.0.2', got {fake_version!r}.")
+        raise InvalidArgumentError(f"fake_version must be a version string like '1.0.2', got {fake_version!r}.")
     if fake_version == sklearn.__version__:
-        raise ValueError(f"fake_version {fake_version!r} is the installed scikit-learn version, so no "
+        raise InvalidArgumentError(f"fake_version {fake_version!r} is the installed scikit-learn version, so no "
                          "warning would follow; pick another, e.g. '1.0.2'.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,7 @@ def pickle_imports(path: str | os.PathLike) -> list[str]:
 def _card_file(root: Path, version: str) -> Path:
     path = Path(root) / f"model_v{version}_meta.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no card {path.name} in {root}; list versions with Registry(root).versions().")
+        raise MissingFileError(f"no card {path.name} in {root}; list versions with Registry(root).versions().")
     return path
 
 
@@ -209,7 +211,7 @@ def edit_card(root: str | os.PathLike, version: str, *, match_artifact: bool = F
     card = json.loads(path.read_text(encoding="utf-8"))
     for key, value in changes.items():
         if key not in card:
-            raise KeyError(f"card {path.name} has no field {key!r}; fields: {sorted(card)}.")
+            raise InvalidArgumentError(f"card {path.name} has no field {key!r}; fields: {sorted(card)}.")
         if isinstance(value, dict) and isinstance(card[key], dict):
             card[key] = {**card[key], **value}
         else:
@@ -278,7 +280,7 @@ def save_with_main_function(path: str | os.PathLike, *, importable: bool, timeou
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=timeout, cwd=path.parent)
     if done.returncode != 0:
-        raise RuntimeError(f"the training script {script.name} failed:\n{done.stderr[-2000:]}")
+        raise PersistError(f"the training script {script.name} failed:\n{done.stderr[-2000:]}")
     return path
 
 
@@ -305,7 +307,7 @@ def load_in_fresh_python(path: str | os.PathLike, *, timeout: float = 120) -> Fr
     """
     path = Path(path).resolve()
     if not path.is_file():
-        raise FileNotFoundError(f"no file at {str(path)!r} to load.")
+        raise MissingFileError(f"no file at {str(path)!r} to load.")
     done = subprocess.run([sys.executable, "-c", _LOADER, str(path)], capture_output=True, text=True,
                           timeout=timeout, cwd=path.parent)
     if done.returncode == 0:

@@ -19,6 +19,9 @@ __all__ = [
     "UntrustedTypeError",
     "LockTimeoutError",
     "RollbackError",
+    "InvalidArgumentError",
+    "ArgumentTypeError",
+    "MissingFileError",
 ]
 
 
@@ -79,3 +82,15 @@ class LockTimeoutError(PersistError, TimeoutError):
 
 class RollbackError(PersistError):
     """An alias has no earlier version to return to."""
+
+
+class InvalidArgumentError(PersistError, ValueError):
+    """An argument has an allowed type but a wrong value (e.g. ``bump="huge"``)."""
+
+
+class ArgumentTypeError(PersistError, TypeError):
+    """An argument has the wrong type (e.g. a list where a dict of metrics is needed)."""
+
+
+class MissingFileError(PersistError, FileNotFoundError):
+    """A file that persistlib was asked to read is not there."""

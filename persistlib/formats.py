@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import InvalidArgumentError
+
 __all__ = ["PersistMethod", "available_methods", "measure", "Measurement",
            "Latency", "predict_latency", "compare_formats", "plot_comparison", "BENCHMARK_FORMATS"]
 
@@ -102,7 +104,7 @@ def get_method(name: str) -> PersistMethod:
             return PersistMethod(name, ".joblib", *_joblib(int(parts[1])))
         if len(parts) == 3 and parts[1] in ("lz4", "lzma", "zlib", "gzip", "bz2", "xz") and parts[2].isdigit():
             return PersistMethod(name, ".joblib", *_joblib((parts[1], int(parts[2]))))
-    raise ValueError(f"unknown persistence method {name!r}; choose from {available_methods()}.")
+    raise InvalidArgumentError(f"unknown persistence method {name!r}; choose from {available_methods()}.")
 
 
 def measure(model: Any, method: str, folder: str | Path, *, repeat: int = 1) -> Measurement:
@@ -114,7 +116,7 @@ def measure(model: Any, method: str, folder: str | Path, *, repeat: int = 1) -> 
 def _round_trip(model: Any, m: PersistMethod, folder: str | Path, repeat: int) -> tuple[int, float, float, Any]:
     """Dump and load ``repeat`` times: (file bytes, best dump s, best load s, the loaded object)."""
     if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}.")
+        raise InvalidArgumentError(f"repeat must be >= 1, got {repeat}.")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"model_{m.name}{m.suffix}"
@@ -169,12 +171,12 @@ def predict_latency(predict: Callable[[Any], Any], X: Any, *, n_single: int = 20
     import numpy as np
 
     if n_single < 1 or batch_rows < 1 or batch_repeat < 1:
-        raise ValueError(f"n_single, batch_rows and batch_repeat must be >= 1, got "
+        raise InvalidArgumentError(f"n_single, batch_rows and batch_repeat must be >= 1, got "
                          f"{n_single}, {batch_rows}, {batch_repeat}.")
     rows = _take_rows(X)
     n = len(X)
     if n == 0:
-        raise ValueError("predict_latency needs at least one row in X.")
+        raise InvalidArgumentError("predict_latency needs at least one row in X.")
     singles = [rows(slice(i % n, i % n + 1)) for i in range(n_single + 3)]
     times = []
     for i, row in enumerate(singles):
@@ -265,7 +267,7 @@ def plot_comparison(rows: list[dict[str, Any]]) -> Any:
     import numpy as np
 
     if not rows:
-        raise ValueError("plot_comparison needs at least one row from compare_formats().")
+        raise InvalidArgumentError("plot_comparison needs at least one row from compare_formats().")
     models = list(dict.fromkeys(r["model"] for r in rows))
     formats = list(dict.fromkeys(r["format"] for r in rows))
     panels = [("bytes", "file size (MB)", 1e-6), ("save_s", "save (s)", 1.0), ("load_s", "load (s)", 1.0),

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from .errors import MissingMetricError
+from .errors import ArgumentTypeError, InvalidArgumentError, MissingMetricError
 
 __all__ = ["evaluate", "Gate", "GateReport", "MetricCheck",
            "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE", "bootstrap_metric", "BootstrapInterval"]
@@ -40,11 +40,11 @@ def evaluate(model: Any, X: Any, y: Any) -> dict[str, float]:
     from sklearn import metrics as skm  # imported on use: keeps `import persistlib` fast
 
     if not hasattr(model, "predict"):
-        raise TypeError(f"evaluate() needs a fitted model with .predict(), got {type(model).__name__}.")
+        raise ArgumentTypeError(f"evaluate() needs a fitted model with .predict(), got {type(model).__name__}.")
     if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}; pass matching features and labels.")
+        raise InvalidArgumentError(f"X has {len(X)} rows but y has {len(y)}; pass matching features and labels.")
     if len(y) == 0:
-        raise ValueError("evaluate() got no rows; pass a non-empty test set.")
+        raise InvalidArgumentError("evaluate() got no rows; pass a non-empty test set.")
     y_pred = model.predict(X)
     classes = sorted(set(list(y)) | set(list(y_pred)))
     average = "binary" if len(classes) <= 2 else "macro"
@@ -101,7 +101,7 @@ class GateReport:
         for r in self.rows:
             if r.metric == metric:
                 return r
-        raise KeyError(f"no gate row for {metric!r}; rows: {[r.metric for r in self.rows]}")
+        raise MissingMetricError(f"no gate row for {metric!r}; rows: {[r.metric for r in self.rows]}")
 
     def failures(self) -> list[str]:
         """Human-readable reasons the gate failed (empty when it passed)."""
@@ -124,7 +124,7 @@ class GateReport:
             rows = tuple(MetricCheck(**r) for r in d["rows"])
             return cls(rows=rows, tolerance=float(d.get("tolerance", 0.0)))
         except (KeyError, TypeError) as e:
-            raise ValueError(f"not a gate report dict ({e}); build one with Gate(...).check(metrics).") from e
+            raise InvalidArgumentError(f"not a gate report dict ({e}); build one with Gate(...).check(metrics).") from e
 
     def __str__(self) -> str:
         lines = [f"Gate: {self.verdict}"]
@@ -184,10 +184,10 @@ class Gate:
                  *, tolerance: float = 0.0):
         self.thresholds = _validate_scores(thresholds, "thresholds")
         if not self.thresholds:
-            raise ValueError("Gate needs at least one threshold, e.g. Gate({'accuracy': 0.88}).")
+            raise InvalidArgumentError("Gate needs at least one threshold, e.g. Gate({'accuracy': 0.88}).")
         self.baseline = _validate_scores(baseline, "baseline") if baseline is not None else None
         if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) or tolerance < 0:
-            raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance!r}.")
+            raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}.")
         self.tolerance = float(tolerance)
 
     def __repr__(self) -> str:
@@ -272,21 +272,21 @@ def bootstrap_metric(model: Any, X: Any, y: Any, metric: str = "accuracy", *, n_
     import numpy as np
 
     if metric not in ("accuracy", "precision", "recall", "f1"):
-        raise ValueError(f"metric must be 'accuracy', 'precision', 'recall' or 'f1', got {metric!r}.")
+        raise InvalidArgumentError(f"metric must be 'accuracy', 'precision', 'recall' or 'f1', got {metric!r}.")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
-        raise ValueError(f"n_boot must be an integer >= 10 (1000 is typical), got {n_boot!r}.")
+        raise InvalidArgumentError(f"n_boot must be an integer >= 10 (1000 is typical), got {n_boot!r}.")
     if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a float between 0 and 1, e.g. 0.95, got {confidence!r}.")
+        raise InvalidArgumentError(f"confidence must be a float between 0 and 1, e.g. 0.95, got {confidence!r}.")
     if not hasattr(model, "predict"):
-        raise TypeError(f"bootstrap_metric() needs a fitted model with .predict(), got {type(model).__name__}.")
+        raise ArgumentTypeError(f"bootstrap_metric() needs a fitted model with .predict(), got {type(model).__name__}.")
     y_true = np.asarray(y)
     if len(X) != len(y_true) or len(y_true) == 0:
-        raise ValueError(f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set "
+        raise InvalidArgumentError(f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set "
                          "with matching features and labels.")
     y_pred = np.asarray(model.predict(X))
     classes = np.union1d(y_true, y_pred)
     if metric != "accuracy" and len(classes) > 2:
-        raise ValueError(f"{metric} needs binary labels, but there are {len(classes)} classes; "
+        raise InvalidArgumentError(f"{metric} needs binary labels, but there are {len(classes)} classes; "
                          "use metric='accuracy'.")
     pos = classes.max()
     rng = np.random.default_rng(random_state)
@@ -321,17 +321,17 @@ def _score_rows(t: Any, p: Any, metric: str, pos: Any) -> Any:
 
 def _validate_scores(scores: Any, name: str) -> dict[str, float]:
     if not isinstance(scores, Mapping):
-        raise TypeError(f"{name} must be a dict of metric name to number, e.g. {{'accuracy': 0.9}}, "
+        raise ArgumentTypeError(f"{name} must be a dict of metric name to number, e.g. {{'accuracy': 0.9}}, "
                         f"got {type(scores).__name__}.")
     out = {}
     for k, v in scores.items():
         if not isinstance(k, str):
-            raise TypeError(f"{name}: metric names must be strings, got {k!r}.")
+            raise ArgumentTypeError(f"{name}: metric names must be strings, got {k!r}.")
         if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
-            raise TypeError(f"{name}[{k!r}] must be a number, got {v!r}.")
+            raise ArgumentTypeError(f"{name}[{k!r}] must be a number, got {v!r}.")
         f = float(v)
         if not math.isfinite(f):
-            raise ValueError(f"{name}[{k!r}] must be finite, got {v!r}.")
+            raise InvalidArgumentError(f"{name}[{k!r}] must be finite, got {v!r}.")
         out[k] = f
     return out
 

@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .errors import PersistError, VersionNotFoundError
+from .errors import InvalidArgumentError, PersistError, VersionNotFoundError
 from .serving import InvalidInputError, ModelServer
 
 __all__ = ["create_app", "start_http", "stop_http", "running_servers"]
@@ -141,7 +141,7 @@ def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, ti
     import uvicorn
 
     if host not in _LOOPBACK:
-        raise ValueError(f"start_http binds only to the loopback interface (127.0.0.1), got host={host!r}: "
+        raise InvalidArgumentError(f"start_http binds only to the loopback interface (127.0.0.1), got host={host!r}: "
                          "the admin endpoints have no authentication. Put a real gateway in front to expose it.")
     app = create_app(server_or_app) if isinstance(server_or_app, ModelServer) else server_or_app
     config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off",
@@ -175,7 +175,7 @@ def stop_http(base_url: str | None = None, *, timeout: float = 10.0) -> list[str
         elif base_url.rstrip("/") in _RUNNING:
             urls = [base_url.rstrip("/")]
         else:
-            raise ValueError(f"no server started at {base_url!r}; running: {list(_RUNNING) or 'none'}.")
+            raise InvalidArgumentError(f"no server started at {base_url!r}; running: {list(_RUNNING) or 'none'}.")
         entries = [(u, _RUNNING.pop(u)) for u in urls]
     for _, (srv, _) in entries:
         srv.should_exit = True

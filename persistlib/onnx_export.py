@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PersistError
+from .errors import ArgumentTypeError, InvalidArgumentError, MissingFileError, PersistError
 
 __all__ = ["export_onnx", "load_onnx", "OnnxModel", "check_agreement", "Agreement",
            "OnnxExportError", "OnnxInputError", "OnnxAgreementError"]
@@ -89,7 +89,7 @@ class OnnxModel:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_rows, n_classes)``, in float32."""
         if not self.has_proba:
-            raise AttributeError(f"{self.path.name} has no probability output (outputs: {self._outputs}); "
+            raise OnnxExportError(f"{self.path.name} has no probability output (outputs: {self._outputs}); "
                                  "it was exported from a regressor, or from a classifier without "
                                  "predict_proba. Use predict().")
         return self.session.run(["probabilities"], {_INPUT: self._to_float32(X)})[0]
@@ -160,9 +160,9 @@ def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *,
     names = [str(c) for c in X_sample.columns] if hasattr(X_sample, "columns") else None
     shape = getattr(X_sample, "shape", None)
     if shape is None or len(shape) != 2 or shape[1] < 1:
-        raise ValueError(f"X_sample must be 2-D rows of training data (a DataFrame or array), got shape {shape}.")
+        raise InvalidArgumentError(f"X_sample must be 2-D rows of training data (a DataFrame or array), got shape {shape}.")
     if not hasattr(model, "predict"):
-        raise TypeError(f"export_onnx needs a fitted estimator with predict(), got {type(model).__name__}.")
+        raise ArgumentTypeError(f"export_onnx needs a fitted estimator with predict(), got {type(model).__name__}.")
     options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
     try:
         onx = convert_sklearn(model, initial_types=[(_INPUT, FloatTensorType([None, int(shape[1])]))],
@@ -188,7 +188,7 @@ def load_onnx(path: str | os.PathLike) -> OnnxModel:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no ONNX file at {str(path)!r}; export one with export_onnx(model, X, path).")
+        raise MissingFileError(f"no ONNX file at {str(path)!r}; export one with export_onnx(model, X, path).")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:
@@ -245,9 +245,9 @@ def check_agreement(model: Any, onnx_model: OnnxModel, X: Any, *, min_rate: floa
         If fewer than ``min_rate`` of the labels agree.
     """
     if not 0.0 <= float(min_rate) <= 1.0:
-        raise ValueError(f"min_rate must be between 0 and 1, got {min_rate!r}.")
+        raise InvalidArgumentError(f"min_rate must be between 0 and 1, got {min_rate!r}.")
     if len(X) == 0:
-        raise ValueError("check_agreement needs at least one held-out row.")
+        raise InvalidArgumentError("check_agreement needs at least one held-out row.")
     expected = np.asarray(model.predict(X)).ravel()
     got = onnx_model.predict(X)
     from sklearn.base import is_regressor

@@ -33,8 +33,9 @@ from typing import Any, Iterator, Mapping
 
 from .card import ModelCard, environment_versions, utc_now
 from .errors import (
-    CardError, GateRejected, IntegrityError, InvalidVersionError, LockTimeoutError,
-    RollbackError, UntrustedTypeError, VersionExistsError, VersionNotFoundError,
+    ArgumentTypeError, CardError, GateRejected, IntegrityError, InvalidArgumentError,
+    InvalidVersionError, LockTimeoutError, RollbackError, UntrustedTypeError, VersionExistsError,
+    VersionNotFoundError,
 )
 from .gate import GateReport
 
@@ -80,7 +81,7 @@ def bump_version(version: str, part: str = "minor") -> str:
         return f"{major}.{minor + 1}.0"
     if part == "patch":
         return f"{major}.{minor}.{patch + 1}"
-    raise ValueError(f"bump must be 'major', 'minor' or 'patch', got {part!r}.")
+    raise InvalidArgumentError(f"bump must be 'major', 'minor' or 'patch', got {part!r}.")
 
 
 def _norm(version: str) -> str:
@@ -119,14 +120,14 @@ class Registry:
                  signing_key: str | bytes | None = None, lock_timeout: float = 60.0):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
-            raise NotADirectoryError(f"registry root {str(self.root)!r} is a file; pass a folder path.")
+            raise InvalidArgumentError(f"registry root {str(self.root)!r} is a file; pass a folder path.")
         self.root.mkdir(parents=True, exist_ok=True)
         self.format = _check_format(format)
         key = signing_key if signing_key is not None else os.environ.get(SIGNING_KEY_ENV) or None
         if key is not None and not isinstance(key, (str, bytes)):
-            raise TypeError(f"signing_key must be str or bytes, got {type(key).__name__}.")
+            raise ArgumentTypeError(f"signing_key must be str or bytes, got {type(key).__name__}.")
         if key is not None and len(key) == 0:
-            raise ValueError("signing_key is empty; pass a long random secret, or None to disable signing.")
+            raise InvalidArgumentError("signing_key is empty; pass a long random secret, or None to disable signing.")
         self._key: bytes | None = key.encode() if isinstance(key, str) else key
         self.lock_timeout = float(lock_timeout)
 
@@ -153,7 +154,7 @@ class Registry:
     def resolve(self, ref: str) -> str:
         """Turn a version (``"1.2.0"``), an alias (``"production"``) or ``"latest"`` into a version."""
         if not isinstance(ref, str) or not ref.strip():
-            raise TypeError(f"ref must be a version like '1.2.0' or an alias like 'production', got {ref!r}.")
+            raise ArgumentTypeError(f"ref must be a version like '1.2.0' or an alias like 'production', got {ref!r}.")
         versions = self.versions()
         if _VERSION_RE.match(ref.strip()):
             v = _norm(ref)
@@ -293,16 +294,16 @@ class Registry:
         GateRejected, VersionExistsError, InvalidVersionError, ValueError, TypeError
         """
         if model is None:
-            raise TypeError("save() got model=None; pass a fitted estimator.")
+            raise ArgumentTypeError("save() got model=None; pass a fitted estimator.")
         fmt = _check_format(format or self.format)
         if bump not in ("major", "minor", "patch"):
-            raise ValueError(f"bump must be 'major', 'minor' or 'patch', got {bump!r}.")
+            raise InvalidArgumentError(f"bump must be 'major', 'minor' or 'patch', got {bump!r}.")
         requested = _norm(version) if version is not None else None
         _check_compress(compress)
         if isinstance(gate_report, Mapping):
             gate_report = GateReport.from_dict(gate_report)
         if gate_report is not None and not isinstance(gate_report, GateReport):
-            raise TypeError("gate_report must be a GateReport from Gate(...).check(metrics).")
+            raise ArgumentTypeError("gate_report must be a GateReport from Gate(...).check(metrics).")
         if gate_report is not None and not gate_report.passed:
             raise GateRejected("the model failed its gate, so it was not saved: "
                                + "; ".join(gate_report.failures())
@@ -471,13 +472,13 @@ class Registry:
 
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {sorted(FORMATS)}, got {fmt!r}.")
+        raise InvalidArgumentError(f"format must be one of {sorted(FORMATS)}, got {fmt!r}.")
     return fmt
 
 
 def _check_alias(alias: str) -> None:
     if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or alias == "latest":
-        raise ValueError(f"alias {alias!r} is not allowed: use a short name that starts with a letter "
+        raise InvalidArgumentError(f"alias {alias!r} is not allowed: use a short name that starts with a letter "
                          "(letters, digits, '-', '_'), such as 'production' or 'staging'.")
 
 
@@ -486,7 +487,7 @@ def _check_compress(compress: Any) -> None:
         isinstance(compress, tuple) and len(compress) == 2 and compress[0] in _JOBLIB_METHODS
         and isinstance(compress[1], int) and 0 <= compress[1] <= 9)
     if not ok:
-        raise ValueError(f"compress must be an int 0-9 or a (method, level) pair with method in "
+        raise InvalidArgumentError(f"compress must be an int 0-9 or a (method, level) pair with method in "
                          f"{_JOBLIB_METHODS}, e.g. 3 or ('lz4', 3); got {compress!r}.")
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import PersistError, RollbackError
+from .errors import ArgumentTypeError, InvalidArgumentError, PersistError, RollbackError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .audit import AuditLog
@@ -204,7 +204,7 @@ class ModelServer:
     def __init__(self, registry: Any, alias: str = "production", *, audit: "AuditLog | None" = None):
         for name in ("load", "resolve", "versions", "aliases"):
             if not callable(getattr(registry, name, None)):
-                raise TypeError(f"registry must offer .{name}() like persistlib.Registry; "
+                raise ArgumentTypeError(f"registry must offer .{name}() like persistlib.Registry; "
                                 f"{type(registry).__name__} does not.")
         self.registry = registry
         self.alias = alias
@@ -347,7 +347,7 @@ class ModelServer:
                 self._state = replace(self._state, router=None, arms={})
                 return
             if not isinstance(router, ABRouter):
-                raise TypeError(f"route() takes an ABRouter or None, got {type(router).__name__}.")
+                raise ArgumentTypeError(f"route() takes an ABRouter or None, got {type(router).__name__}.")
             cached = {b.version: b for b in (self._state.current, self._state.previous) if b}
             arms = {}
             for arm in router.arms:
@@ -439,19 +439,19 @@ class ABRouter:
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Change the split. Arms keep their metrics; some users may move arm."""
         if not isinstance(weights, Mapping) or not weights:
-            raise ValueError("weights must be a non-empty dict of arm to weight, "
+            raise InvalidArgumentError("weights must be a non-empty dict of arm to weight, "
                              "e.g. {'1.9.0': 0.5, '2.0.0': 0.5}.")
         if hasattr(self, "_weights") and set(weights) != set(self._weights):
-            raise ValueError(f"set_weights() must keep the same arms {self.arms}; start a new ABRouter "
+            raise InvalidArgumentError(f"set_weights() must keep the same arms {self.arms}; start a new ABRouter "
                              "to test other versions.")
         for arm, w in weights.items():
             if not isinstance(arm, str) or not arm:
-                raise ValueError(f"arm names must be version strings like '2.0.0', got {arm!r}.")
+                raise InvalidArgumentError(f"arm names must be version strings like '2.0.0', got {arm!r}.")
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-                raise ValueError(f"weight for {arm!r} must be a finite number >= 0, got {w!r}.")
+                raise InvalidArgumentError(f"weight for {arm!r} must be a finite number >= 0, got {w!r}.")
         total = float(sum(weights.values()))
         if total <= 0:
-            raise ValueError("at least one weight must be positive.")
+            raise InvalidArgumentError("at least one weight must be positive.")
         self._weights = {a: float(w) / total for a, w in weights.items()}
         edges, acc = [], 0.0
         for a, w in self._weights.items():
@@ -470,7 +470,7 @@ class ABRouter:
     def assign(self, user_id: Any) -> str:
         """The arm this user gets (always the same for the same user, salt and weights)."""
         if user_id is None:
-            raise ValueError("assign() needs a user id; pass user_id=... to predict().")
+            raise InvalidArgumentError("assign() needs a user id; pass user_id=... to predict().")
         b = self.bucket(user_id)
         for edge, arm in self._edges:
             if b < edge:
@@ -495,13 +495,13 @@ class ABRouter:
         """
         with self._lock:
             if request_id not in self._served:
-                raise KeyError(f"{request_id!r} was not routed by this router; pass the request_id "
+                raise InvalidArgumentError(f"{request_id!r} was not routed by this router; pass the request_id "
                                "of a Prediction made while it was active.")
             arm, labels = self._served.pop(request_id)
             truth = list(y_true) if isinstance(y_true, (list, tuple, np.ndarray)) else [y_true]
             if len(truth) != len(labels):
                 self._served[request_id] = (arm, labels)
-                raise ValueError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true label(s).")
+                raise InvalidArgumentError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true label(s).")
             correct = sum(int(p == _plain(t)) for p, t in zip(labels, truth))
             self._outcomes[arm][0] += correct
             self._outcomes[arm][1] += len(truth)

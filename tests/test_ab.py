@@ -107,7 +107,7 @@ def test_record_outcome_checks_its_input(reg):
     assert router.decide().startswith("no decision yet")
     server.route(router)
     p = server.predict(X.iloc[:2], user_id="u")
-    with pytest.raises(KeyError, match="not routed"):
+    with pytest.raises(pl.InvalidArgumentError, match="not routed"):
         router.record_outcome("req-unknown", 1)
     with pytest.raises(ValueError, match="2 row"):
         router.record_outcome(p.request_id, [1])

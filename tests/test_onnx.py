@@ -59,7 +59,7 @@ def test_numpy_input_and_regressor(churn_split, tmp_path):
     Xt = X_test.drop(columns="monthly_charges").to_numpy()
     np.testing.assert_allclose(onx.predict(Xt), reg.predict(Xt), rtol=1e-4)
     assert check_agreement(reg, onx, Xt).rate == 1.0
-    with pytest.raises(AttributeError, match="no probability output"):
+    with pytest.raises(pl.PersistError, match="no probability output"):
         onx.predict_proba(Xt)
 
 

@@ -196,3 +196,24 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     assert namespace["card"].version == "1.0.0"
     assert namespace["registry"].aliases() == {"production": "1.0.0"}
     assert (tmp_path / "my_registry" / "model_v1.0.0_meta.json").exists()
+
+
+def test_persistlib_raises_only_persist_errors():
+    """`except pl.PersistError` must catch everything persistlib raises on bad input.
+
+    The one exception is AttributeError, which Python's attribute protocol requires
+    (module ``__getattr__``, an optional method that ``hasattr`` should see as missing).
+    """
+    import ast
+    import builtins
+
+    builtin_errors = {n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
+                      and issubclass(getattr(builtins, n), BaseException)} - {"AttributeError"}
+    offenders = []
+    for path in sorted((ROOT / "persistlib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                if isinstance(func, ast.Name) and func.id in builtin_errors:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} raises {func.id}")
+    assert not offenders, "raise a PersistError subclass instead:\n" + "\n".join(offenders)

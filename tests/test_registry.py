@@ -231,7 +231,7 @@ def test_compression_and_bad_arguments(registry, small_model, tmp_path):
         registry.save(small_model, gate_report="passed")
     afile = tmp_path / "afile"
     afile.write_text("x")
-    with pytest.raises(NotADirectoryError, match="is a file"):
+    with pytest.raises(pl.InvalidArgumentError, match="is a file"):
         pl.Registry(afile)
 
 

@@ -23,11 +23,11 @@ def human_bytes(n: int | None) -> str:
     if n is None:
         return "—"
     size = float(n)
-    for unit in ("bytes", "KiB", "MiB"):
-        if size < 1024 or unit == "MiB":
-            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    if size < 1024:
+        return f"{int(size)} bytes"
+    if size < 1024 ** 2:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 ** 2:.1f} MiB"
 
 
 def human_seconds(s: float) -> str:

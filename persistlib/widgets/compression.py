@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import ipywidgets as W
 
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..formats import Measurement, available_methods, get_method, measure
 from ._common import figure_png, human_bytes, human_seconds
 
@@ -59,11 +60,11 @@ class CompressionExplorer(W.VBox):
     def __init__(self, model: Any, folder: str | Path, *, methods: Sequence[str] | None = None,
                  repeat: int = 1, measure_now: bool = True) -> None:
         if model is None:
-            raise TypeError("CompressionExplorer needs a fitted model to save, got None.")
+            raise ArgumentTypeError("CompressionExplorer needs a fitted model to save, got None.")
         self.model, self.folder, self.repeat = model, Path(folder), int(repeat)
         self.methods = list(default_methods() if methods is None else methods)
         if not self.methods:
-            raise ValueError(f"methods is empty; choose some of {available_methods()}.")
+            raise InvalidArgumentError(f"methods is empty; choose some of {available_methods()}.")
         for m in self.methods:
             get_method(m)  # raises a ValueError listing the valid names
         self.measurements: dict[str, Measurement] = {}

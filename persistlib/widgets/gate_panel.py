@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import ipywidgets as W
 
-from ..errors import PersistError
+from ..errors import ArgumentTypeError, PersistError
 from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, evaluate
 from ._common import human_bytes
 
@@ -64,7 +64,7 @@ class GatePanel(W.VBox):
                  tolerance: float = 0.0, dataset: Any = None, alias: str = "production") -> None:
         if metrics is None:
             if model is None or X_test is None or y_test is None:
-                raise TypeError("GatePanel needs the candidate's metrics: pass model, X_test and y_test, "
+                raise ArgumentTypeError("GatePanel needs the candidate's metrics: pass model, X_test and y_test, "
                                 "or metrics={'accuracy': ..., 'precision': ..., 'recall': ...}.")
             metrics = evaluate(model, X_test, y_test)
         self.model, self.registry, self.dataset = model, registry, dataset

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
+from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..data import make_churn
 from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, evaluate
 from ..registry import Registry
@@ -86,7 +87,7 @@ class PipelineExplorer(W.VBox):
 
             model = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=random_state, n_jobs=1)
         if not hasattr(model, "fit"):
-            raise TypeError(f"model must be an unfitted scikit-learn estimator with .fit(), got {type(model).__name__}.")
+            raise ArgumentTypeError(f"model must be an unfitted scikit-learn estimator with .fit(), got {type(model).__name__}.")
         self._template = model
         X, y = make_churn(n_samples, random_state=random_state)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
@@ -126,7 +127,7 @@ class PipelineExplorer(W.VBox):
     def run(self, stage: str) -> str:
         """Run one stage (and any earlier stage it needs); show and return its artefact as text."""
         if stage not in STAGES:
-            raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}.")
+            raise InvalidArgumentError(f"stage must be one of {list(STAGES)}, got {stage!r}.")
         text = self._steps[stage](self)
         self.current = stage
         for name, b in self.buttons.items():

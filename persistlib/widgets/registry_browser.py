@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..card import ModelCard
-from ..errors import PersistError
+from ..errors import ArgumentTypeError, PersistError
 
 __all__ = ["ModelCardView", "RegistryBrowser", "KEY_METRICS"]
 
@@ -40,7 +40,7 @@ class ModelCardView(W.VBox):
             if hasattr(card, "card") and hasattr(card, "versions"):
                 card = card.card(ref)
             else:
-                raise TypeError(f"ModelCardView takes a ModelCard or a Registry, got {type(card).__name__}.")
+                raise ArgumentTypeError(f"ModelCardView takes a ModelCard or a Registry, got {type(card).__name__}.")
         self.html = W.HTML()
         self.html.add_class("persistlib-card-html")
         super().__init__([self.html])
@@ -83,7 +83,7 @@ class RegistryBrowser(W.VBox):
 
     def __init__(self, registry: Any, *, alias: str = "production") -> None:
         if not all(hasattr(registry, a) for a in ("versions", "card", "aliases", "promote", "rollback")):
-            raise TypeError(f"RegistryBrowser needs a persistlib.Registry, got {type(registry).__name__}.")
+            raise ArgumentTypeError(f"RegistryBrowser needs a persistlib.Registry, got {type(registry).__name__}.")
         self.registry, self.alias = registry, alias
         self.loaded_model: Any = None
         self.loaded_card: ModelCard | None = None

@@ -22,6 +22,7 @@ import ipywidgets as W
 
 from ..serving import ABRouter, ModelServer
 from ._common import figure_png, mark
+from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError
 
 __all__ = ["HotSwapConsole", "ABPanel"]
 
@@ -67,12 +68,12 @@ class HotSwapConsole(W.VBox):
         elif isinstance(target, str) and target.startswith("http"):
             self._server, self._url = None, target.rstrip("/")
             if rows is None or not swap_to:
-                raise ValueError("with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...].")
+                raise InvalidArgumentError("with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...].")
             refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else [swap_to]
         else:
-            raise TypeError(f"target must be a ModelServer or an http:// URL, got {target!r}.")
+            raise ArgumentTypeError(f"target must be a ModelServer or an http:// URL, got {target!r}.")
         if not isinstance(interval, (int, float)) or interval < 0:
-            raise ValueError(f"interval must be a number of seconds >= 0, got {interval!r}.")
+            raise InvalidArgumentError(f"interval must be a number of seconds >= 0, got {interval!r}.")
         self.rows, self.interval = rows, float(interval)
         self._refs = itertools.cycle(refs)
         self._lock = threading.Lock()
@@ -169,7 +170,7 @@ class HotSwapConsole(W.VBox):
                 body = {"json": {"ref": next(self._refs)}} if action == "swap" else {}
                 r = httpx.post(f"{self._url}/admin/{action}", timeout=30, **body)
                 if r.status_code != 200:
-                    raise RuntimeError(r.json().get("detail", r.text))
+                    raise PersistError(r.json().get("detail", r.text))
                 new = r.json()["version"]
         except Exception as e:  # noqa: BLE001 - shown to the student; the old model keeps serving
             self.status.value = f"✗ {action} failed, still serving v{self._current_version()}: {e}"
@@ -274,9 +275,9 @@ class ABPanel(W.VBox):
 
     def __init__(self, router: ABRouter):
         if not isinstance(router, ABRouter):
-            raise TypeError(f"ABPanel needs an ABRouter, got {type(router).__name__}.")
+            raise ArgumentTypeError(f"ABPanel needs an ABRouter, got {type(router).__name__}.")
         if len(router.arms) != 2:
-            raise ValueError(f"ABPanel's slider splits two arms; this router has {len(router.arms)}.")
+            raise InvalidArgumentError(f"ABPanel's slider splits two arms; this router has {len(router.arms)}.")
         self.router = router
         self.arm_a, self.arm_b = router.arms
         self.split = W.IntSlider(value=round(router.weights[self.arm_b] * 100), min=0, max=100, step=5,
