@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MissingMetricError
 
-__all__ = ["evaluate", "Gate", "GateReport", "MetricCheck",
+__all__ = ["evaluate", "Gate", "GateReport", "MetricCheck", "baseline_from", "mark",
            "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE", "bootstrap_metric", "BootstrapInterval"]
 
 #: The lesson's gate: minimum scores a candidate must reach.
@@ -131,10 +131,10 @@ class GateReport:
         for r in self.rows:
             parts = []
             if r.threshold is not None:
-                parts.append(f"threshold {r.threshold:.3f} {_mark(r.meets_threshold)}")
+                parts.append(f"threshold {r.threshold:.3f} {mark(r.meets_threshold)}")
             if r.baseline is not None:
-                parts.append(f"baseline {r.baseline:.3f} {_mark(bool(r.matches_baseline))}")
-            lines.append(f"{_mark(r.passed)} {r.metric}: {r.value:.3f} ({', '.join(parts)})")
+                parts.append(f"baseline {r.baseline:.3f} {mark(bool(r.matches_baseline))}")
+            lines.append(f"{mark(r.passed)} {r.metric}: {r.value:.3f} ({', '.join(parts)})")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -148,9 +148,9 @@ class GateReport:
             body.append(
                 "<tr>"
                 f"<td>{html.escape(r.metric)}</td><td>{r.value:.3f}</td>"
-                f"<td>{_fmt(r.threshold)}</td><td>{_mark(r.meets_threshold) if r.threshold is not None else ''}</td>"
-                f"<td>{_fmt(r.baseline)}</td><td>{'' if r.matches_baseline is None else _mark(r.matches_baseline)}</td>"
-                f"<td><b>{_mark(r.passed)} {'PASS' if r.passed else 'FAIL'}</b></td>"
+                f"<td>{_fmt(r.threshold)}</td><td>{mark(r.meets_threshold) if r.threshold is not None else ''}</td>"
+                f"<td>{_fmt(r.baseline)}</td><td>{'' if r.matches_baseline is None else mark(r.matches_baseline)}</td>"
+                f"<td><b>{mark(r.passed)} {'PASS' if r.passed else 'FAIL'}</b></td>"
                 "</tr>"
             )
         tol = f" (tolerance {self.tolerance:g})" if self.tolerance else ""
@@ -220,6 +220,55 @@ class Gate:
                 matches_baseline=None if base is None else value >= base - self.tolerance - 1e-12,
             ))
         return GateReport(rows=tuple(rows), tolerance=self.tolerance)
+
+
+def baseline_from(registry: Any, alias: str = "production",
+                  metrics: tuple[str, ...] = ("accuracy", "precision", "recall"),
+                  default: Mapping[str, float] = DEFAULT_BASELINE) -> dict[str, float]:
+    """The baseline a candidate must match: the metrics recorded on ``alias``'s card.
+
+    Parameters
+    ----------
+    registry : Registry or None
+        Anything with ``.aliases()`` and ``.card(ref)``. ``None`` means "no
+        registry": the default is returned.
+    alias : str, default="production"
+        Whose card holds the baseline.
+    metrics : tuple of str, default=("accuracy", "precision", "recall")
+        The metrics to take from the card.
+    default : mapping of str to float, default=DEFAULT_BASELINE
+        Used when ``alias`` points nowhere yet (there is no production model).
+
+    Returns
+    -------
+    dict of str to float
+        Each of ``metrics`` that the card records. A metric the card lacks is
+        left out (it then gets no baseline check) rather than invented. With
+        no ``alias``, the ``metrics`` found in ``default``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``registry`` has no ``aliases`` and ``card`` methods.
+    PersistError
+        Whatever ``registry.card`` raises, e.g. IntegrityError for a tampered card.
+
+    Examples
+    --------
+    >>> baseline_from(None, metrics=("accuracy",))
+    {'accuracy': 0.9}
+    """
+    if registry is None or alias not in _aliases_of(registry):
+        return {m: float(default[m]) for m in metrics if m in default}
+    card = registry.card(alias)
+    return {m: float(card.metrics[m]) for m in metrics if m in card.metrics}
+
+
+def _aliases_of(registry: Any) -> Mapping[str, str]:
+    if not (callable(getattr(registry, "aliases", None)) and callable(getattr(registry, "card", None))):
+        raise ArgumentTypeError(f"baseline_from() needs a Registry (with .aliases() and .card()) or None, "
+                                f"got {type(registry).__name__}.")
+    return registry.aliases()
 
 
 @dataclass(frozen=True)
@@ -336,7 +385,8 @@ def _validate_scores(scores: Any, name: str) -> dict[str, float]:
     return out
 
 
-def _mark(ok: bool) -> str:
+def mark(ok: bool) -> str:
+    """``✓`` or ``✗``: status as a symbol, never by colour alone (the widgets use it too)."""
     return "✓" if ok else "✗"
 
 

@@ -118,3 +118,49 @@ def test_report_str_html_and_round_trip():
     assert again == report and again.passed is False
     with pytest.raises(ValueError, match="not a gate report"):
         GateReport.from_dict({"rows": [{"metric": "x"}]})
+
+
+# --------------------------------------------------------------------------- baseline_from
+
+
+def test_baseline_from_without_a_production_alias_is_the_default(registry, small_model):
+    from persistlib.gate import baseline_from
+
+    assert baseline_from(registry) == pl.DEFAULT_BASELINE
+    assert baseline_from(None, metrics=("accuracy",)) == {"accuracy": pl.DEFAULT_BASELINE["accuracy"]}
+    registry.promote(registry.save(small_model, metrics={"accuracy": 0.5}).version, "staging")
+    assert baseline_from(registry) == pl.DEFAULT_BASELINE  # staging is not production
+    assert baseline_from(registry, "staging", default={}) == {"accuracy": 0.5}
+
+
+def test_baseline_from_reads_the_production_card(registry, small_model):
+    from persistlib.gate import baseline_from
+
+    scores = {"accuracy": 0.93, "precision": 0.81, "recall": 0.74, "f1": 0.77}
+    registry.promote(registry.save(small_model, metrics=scores).version)
+    assert baseline_from(registry) == {"accuracy": 0.93, "precision": 0.81, "recall": 0.74}
+    assert baseline_from(registry, metrics=("f1",)) == {"f1": 0.77}
+
+
+def test_baseline_from_leaves_out_a_metric_the_card_lacks(registry, small_model):
+    from persistlib.gate import baseline_from
+
+    registry.promote(registry.save(small_model, metrics={"accuracy": 0.93}).version)
+    assert baseline_from(registry) == {"accuracy": 0.93}  # no invented precision or recall
+    gate = pl.Gate(pl.DEFAULT_THRESHOLDS, baseline=baseline_from(registry))
+    assert gate.check({"accuracy": 0.95, "precision": 0.75, "recall": 0.70}).passed
+
+
+def test_baseline_from_rejects_a_non_registry():
+    from persistlib.gate import baseline_from
+
+    with pytest.raises(pl.ArgumentTypeError, match="needs a Registry"):
+        baseline_from("workspace/registry")
+
+
+def test_mark_is_the_one_status_symbol():
+    from persistlib.gate import mark
+    from persistlib.widgets import _common
+
+    assert (mark(True), mark(False)) == ("✓", "✗")
+    assert _common.mark is mark  # the widgets reuse the core's, no copy

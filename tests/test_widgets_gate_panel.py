@@ -84,3 +84,41 @@ def test_css_classes():
     assert "persistlib-gate-panel" in panel._dom_classes
     assert "persistlib-gate-verdict" in panel.verdict._dom_classes
     assert "persistlib-gate-slider-accuracy" in panel.sliders["accuracy"]._dom_classes
+
+
+def test_serialise_shows_the_registrys_refusal(registry, small_model, churn_split):
+    """The panel does not decide: Registry.save(gate_report=...) refuses, and the panel shows why."""
+    _, X_test, _, y_test = churn_split
+    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.99},
+                         baseline={})
+    assert not panel.report.passed
+    assert panel.serialise() is None and registry.versions() == []
+    assert panel.result.value.startswith("✗ The registry refused")
+    assert "failed its gate, so it was not saved" in panel.result.value
+    assert "accuracy" in panel.result.value and "below the threshold 0.990" in panel.result.value
+
+
+def test_serialise_saves_once(registry, small_model, churn_split):
+    _, X_test, _, y_test = churn_split
+    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.5},
+                         baseline={})
+    assert panel.serialise().version == "1.0.0"
+    assert panel.serialise() is None and registry.versions() == ["1.0.0"]
+    assert "already saved v1.0.0" in panel.result.value
+
+
+def test_failed_checks_are_counted_by_the_report():
+    panel = pl.GatePanel(metrics={"accuracy": 0.85, "precision": 0.8, "recall": 0.7})  # below threshold and baseline
+    assert len(panel.report.failures()) == 2
+    assert panel.verdict.value == "✗ FAIL: 2 checks failed"
+
+
+def test_baseline_is_only_what_the_production_card_records(registry, small_model, churn_split):
+    """A production card without metrics gives no baseline, not the lesson's invented one."""
+    _, X_test, _, y_test = churn_split
+    registry.promote(registry.save(small_model).version)  # saved without metrics
+    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry)
+    assert panel.baseline == {} and panel.baseline_source == "production card v1.0.0"
+    assert "none recorded" in panel.children[0].value
+    registry.promote(registry.save(small_model, metrics={"accuracy": 0.5}).version)
+    assert pl.GatePanel(small_model, X_test, y_test, registry=registry).baseline == {"accuracy": 0.5}

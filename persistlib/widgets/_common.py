@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from ..gate import mark  # the one ✓/✗ helper lives in the core; re-exported for the widgets
+
 __all__ = ["figure_png", "human_bytes", "human_seconds", "mark"]
 
 
@@ -37,8 +39,3 @@ def human_seconds(s: float) -> str:
     if s < 1:
         return f"{s * 1e3:.1f} ms"
     return f"{s:.2f} s"
-
-
-def mark(ok: bool) -> str:
-    """``✓`` or ``✗``: status as a symbol, never by colour alone."""
-    return "✓" if ok else "✗"

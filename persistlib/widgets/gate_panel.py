@@ -9,8 +9,8 @@ from typing import Any, Mapping
 
 import ipywidgets as W
 
-from ..errors import ArgumentTypeError, PersistError
-from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, evaluate
+from ..errors import ArgumentTypeError, GateRejected, PersistError
+from ..gate import DEFAULT_THRESHOLDS, Gate, GateReport, baseline_from, evaluate, mark
 from ._common import human_bytes
 
 __all__ = ["GatePanel"]
@@ -33,12 +33,15 @@ class GatePanel(W.VBox):
     thresholds : dict, default=DEFAULT_THRESHOLDS
         Starting slider values (accuracy 0.88, precision 0.70, recall 0.65).
     baseline : dict, optional
-        Overrides the baseline. Default: the production card's metrics, or
-        DEFAULT_BASELINE (0.90 / 0.72 / 0.68) if there is no production model.
+        Overrides the baseline. Default: :func:`persistlib.gate.baseline_from`,
+        i.e. the metrics on the ``alias`` card, or DEFAULT_BASELINE
+        (0.90 / 0.72 / 0.68) if there is no production model.
     tolerance : float, default=0.0
         How far below the baseline the candidate may fall (a slider too).
     dataset : DataFrame, optional
         Training data, fingerprinted into the card when you serialise.
+    alias : str, default="production"
+        The registry alias whose card gives the baseline.
 
     Attributes
     ----------
@@ -71,7 +74,13 @@ class GatePanel(W.VBox):
         self.metrics = dict(metrics)
         self.thresholds_start = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
         Gate(self.thresholds_start)  # validate early, with Gate's own clear errors
-        self.baseline, self.baseline_source = self._pick_baseline(baseline, alias)
+        if baseline is not None:
+            self.baseline, self.baseline_source = dict(baseline), "your baseline"
+        else:
+            self.baseline = baseline_from(registry, alias, metrics=tuple(self.thresholds_start))
+            where = registry.aliases().get(alias) if registry is not None else None
+            self.baseline_source = (f"{alias} card v{where}" if where else
+                                    "the lesson's default (no production model yet)")
         self.saved_card = None
 
         self.sliders: dict[str, W.FloatSlider] = {}
@@ -100,7 +109,7 @@ class GatePanel(W.VBox):
         self.result = W.HTML(self._no_save_reason())
         self.result.add_class("persistlib-gate-result")
 
-        base = ", ".join(f"{k} {v:.2f}" for k, v in self.baseline.items())
+        base = ", ".join(f"{k} {v:.2f}" for k, v in self.baseline.items()) or "none recorded"
         header = W.HTML(f"<b>Evaluation gate</b> · baseline from {html.escape(self.baseline_source)}: {base}")
         super().__init__([header, W.HTML("<i>Thresholds (minimum scores):</i>"), *self.sliders.values(),
                           self.tolerance, self.verdict, self.rows,
@@ -119,19 +128,28 @@ class GatePanel(W.VBox):
     def serialise(self) -> Any:
         """Save the candidate to the registry with its gate report; return the new card.
 
-        Does nothing (and says why in :attr:`result`) unless the gate passes.
+        The registry decides: ``Registry.save(gate_report=...)`` refuses a failed
+        report (GateRejected), and :attr:`result` shows its reason. Returns None
+        when nothing was saved, or when this panel already saved its model.
         """
-        if self.serialise_button.disabled:
-            self.result.value = self._no_save_reason() or "✗ Not saved."
+        if self.model is None or self.registry is None:
+            self.result.value = f"{mark(False)} Not saved {self._no_save_reason()}"
+            return None
+        if self.saved_card is not None:
+            self.result.value = (f"{mark(False)} Not saved again: this panel already saved "
+                                 f"v{html.escape(self.saved_card.version)} (one Serialise, one version).")
             return None
         try:
             card = self.registry.save(self.model, metrics=self.metrics, gate_report=self.report,
                                       dataset=self.dataset, notes="saved from the GatePanel")
+        except GateRejected as e:
+            self.result.value = f"{mark(False)} The registry refused: {html.escape(str(e))}"
+            return None
         except PersistError as e:
-            self.result.value = f"✗ Not saved: {html.escape(str(e))}"
+            self.result.value = f"{mark(False)} Not saved: {html.escape(str(e))}"
             return None
         self.saved_card = card
-        self.result.value = (f"✓ Saved <b>v{html.escape(card.version)}</b> as "
+        self.result.value = (f"{mark(True)} Saved <b>v{html.escape(card.version)}</b> as "
                              f"<code>{html.escape(card.artifact)}</code> ({human_bytes(card.artifact_bytes)}) "
                              "with its card.")
         self.serialise_button.disabled = True
@@ -143,16 +161,6 @@ class GatePanel(W.VBox):
 
     # ------------------------------------------------------------------ internals
 
-    def _pick_baseline(self, baseline: Mapping[str, float] | None, alias: str) -> tuple[dict[str, float], str]:
-        if baseline is not None:
-            return dict(baseline), "your baseline"
-        if self.registry is not None and alias in self.registry.aliases():
-            card = self.registry.card(alias)
-            wanted = {k: card.metrics[k] for k in self.thresholds_start if k in card.metrics}
-            if wanted:
-                return wanted, f"{alias} card v{card.version}"
-        return dict(DEFAULT_BASELINE), "the lesson's default (no production model yet)"
-
     def _no_save_reason(self) -> str:
         if self.model is None:
             return "<i>(no model given: pass model= to enable Serialise)</i>"
@@ -162,10 +170,10 @@ class GatePanel(W.VBox):
 
     def _update(self, _change: Any = None) -> None:
         self.report: GateReport = self.gate.check(self.metrics)
-        failed = sum((not r.meets_threshold) + (r.matches_baseline is False) for r in self.report.rows)
-        self.verdict.value = ("✓ PASS: ready to serialise" if self.report.passed else
-                              f"✗ FAIL: {failed} check{'s' if failed != 1 else ''} failed")
-        reasons = "".join(f"<li>✗ {html.escape(f)}</li>" for f in self.report.failures())
+        failures = self.report.failures()  # one reason per failed check
+        self.verdict.value = (f"{mark(True)} PASS: ready to serialise" if self.report.passed else
+                              f"{mark(False)} FAIL: {len(failures)} check{'s' if len(failures) != 1 else ''} failed")
+        reasons = "".join(f"<li>{mark(False)} {html.escape(f)}</li>" for f in failures)
         self.rows.value = self.report._repr_html_() + (f"<ul>{reasons}</ul>" if reasons else "")
         if self.saved_card is None:
             self.serialise_button.disabled = not (self.report.passed and self.model is not None
