@@ -66,6 +66,8 @@ def test_version_refuses_a_model_that_fails_the_gate(tmp_path):
     explorer = pl.PipelineExplorer(tmp_path / "ws", model=DummyClassifier(strategy="most_frequent"), n_samples=400)
     text = explorer.run("Version")
     assert "FAIL" in text and explorer.card is None
+    # the refusal is the registry's own GateRejected, not the widget's guess
+    assert text.startswith("✗ The registry refused to version this model: the model failed its gate")
     assert pl.Registry(tmp_path / "ws" / "registry").versions() == []
     assert "FAIL" in explorer.run("Serve")  # nothing to serve
 
@@ -91,3 +93,28 @@ def test_css_classes(explorer):
     assert "persistlib-pipeline" in explorer._dom_classes
     assert "persistlib-stage-train" in explorer.buttons["Train"]._dom_classes
     assert "persistlib-pipeline-explanation" in explorer.explanation._dom_classes
+
+
+def test_load_shows_the_registrys_refusal_of_a_tampered_file(explorer):
+    explorer.run("Version")
+    path = explorer.registry.root / explorer.card.artifact
+    path.write_bytes(path.read_bytes()[:-10])
+    text = explorer.run("Load")
+    assert text.startswith("✗ registry.load('1.0.0') refused") and "does not match its card" in text
+    assert explorer.loaded is None and "Load" not in explorer.done
+    assert "refused" in explorer.run("Serve")  # nothing loaded, nothing served
+
+
+def test_serve_reports_the_latency_from_predict_latency(explorer, monkeypatch):
+    from persistlib.formats import Latency
+
+    calls = []
+
+    def fake(predict, X, **kw):
+        calls.append((len(X), kw))
+        return Latency(single_p50_s=0.0123, single_p99_s=0.02, batch_s=0.0123, batch_rows=1)
+
+    monkeypatch.setattr("persistlib.widgets.pipeline.predict_latency", fake)
+    text = explorer.run("Serve")
+    assert "latency (median of 5): 12.3 ms" in text
+    assert calls == [(1, {"n_single": 5, "batch_rows": 1, "batch_repeat": 1})]

@@ -6,7 +6,6 @@ Clicking a later stage first runs the earlier ones it needs.
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import time
 from pathlib import Path
@@ -14,9 +13,10 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..data import make_churn
-from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, evaluate
+from ..errors import ArgumentTypeError, GateRejected, InvalidArgumentError, PersistError
+from ..formats import predict_latency
+from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, evaluate, mark
 from ..registry import Registry
 from ._common import human_bytes, human_seconds
 
@@ -143,7 +143,7 @@ class PipelineExplorer(W.VBox):
 
     # ------------------------------------------------------------------ the stages
 
-    def _mark(self, stage: str) -> None:
+    def _finish(self, stage: str) -> None:
         if stage not in self.done:
             self.done.append(stage)
 
@@ -166,7 +166,7 @@ class PipelineExplorer(W.VBox):
             self._train()
         self.metrics = evaluate(self.model, self.X_test, self.y_test)
         self.report = self.gate_.check(self.metrics)
-        self._mark("Evaluate")
+        self._finish("Evaluate")
         return f"Scored on {len(self.X_test)} held-out rows.\n{self.report}"
 
     def _save(self) -> str:
@@ -177,18 +177,19 @@ class PipelineExplorer(W.VBox):
         path = self.workspace / "model.pkl"
         joblib.dump(self.model, path, compress=3)
         self.saved_path = path
-        self._mark("Save")
+        self._finish("Save")
         return f"joblib.dump(model, '{path.name}', compress=3)\n→ {path.name}: {human_bytes(path.stat().st_size)}"
 
     def _version(self) -> str:
         if self.report is None:
             self._evaluate()
-        if not self.report.passed:
-            return "The gate said FAIL, so the registry refuses to version this model:\n" + str(self.report)
-        self.card = self.registry.save(self.model, metrics=self.metrics, gate_report=self.report,
-                                       dataset=self.X_train, notes="saved by the PipelineExplorer")
+        try:  # the registry itself refuses a model whose gate report failed
+            self.card = self.registry.save(self.model, metrics=self.metrics, gate_report=self.report,
+                                           dataset=self.X_train, notes="saved by the PipelineExplorer")
+        except GateRejected as e:
+            return f"{mark(False)} The registry refused to version this model: {e}\n{self.report}"
         self.registry.promote(self.card.version)
-        self._mark("Version")
+        self._finish("Version")
         return (f"{self.card.artifact} + model_v{self.card.version}_meta.json  (now 'production')\n"
                 f"{self.card}")
 
@@ -198,13 +199,17 @@ class PipelineExplorer(W.VBox):
             if self.card is None:
                 return out
         t0 = time.perf_counter()
-        self.loaded, card = self.registry.load(self.card.version)
+        try:  # registry.load checks sha256 and library versions before it unpickles anything
+            self.loaded, card = self.registry.load(self.card.version)
+        except PersistError as e:
+            self.loaded = None
+            return f"{mark(False)} registry.load('{self.card.version}') refused: {e}"
         seconds = time.perf_counter() - t0
-        digest = hashlib.sha256((self.registry.root / card.artifact).read_bytes()).hexdigest()
-        self._mark("Load")
+        self._finish("Load")
         return (f"registry.load('{card.version}') → {type(self.loaded).__name__} in {human_seconds(seconds)}\n"
-                f"✓ checksum verified: sha256 of {card.artifact} = {digest[:12]}… matches the card\n"
-                f"✓ library versions checked against the card")
+                f"{mark(True)} checksum verified: before unpickling, the registry compared the sha256 of "
+                f"{card.artifact} with the card's {card.artifact_sha256[:12]}…\n"
+                f"{mark(True)} library versions checked against the card")
 
     def _serve(self) -> str:
         if self.loaded is None:
@@ -212,18 +217,14 @@ class PipelineExplorer(W.VBox):
             if self.loaded is None:
                 return out
         row = self.X_test.iloc[[0]]
-        times = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            proba = float(self.loaded.predict_proba(row)[0, 1])
-            times.append(time.perf_counter() - t0)
-        latency = sorted(times)[len(times) // 2]
-        self._mark("Serve")
+        proba = float(self.loaded.predict_proba(row)[0, 1])
+        latency = predict_latency(self.loaded.predict_proba, row, n_single=5, batch_rows=1, batch_repeat=1)
+        self._finish("Serve")
         shown = ("tenure_months", "monthly_charges", "contract", "support_calls")
         customer = ", ".join(f"{k}={v}" for k, v in row.to_dict("records")[0].items() if k in shown)
         return (f"customer: {customer}, …\n"
                 f"→ churn probability {proba:.2f}: {'likely to leave' if proba >= 0.5 else 'likely to stay'}\n"
-                f"latency (median of 5): {human_seconds(latency)}")
+                f"latency (median of 5): {human_seconds(latency.single_p50_s)}")
 
     _steps: dict[str, Callable[["PipelineExplorer"], str]] = {
         "Train": _train, "Evaluate": _evaluate, "Save": _save,
