@@ -81,3 +81,40 @@ def test_empty_registry(registry):
     assert repr(b) == "<RegistryBrowser: 0 versions, no production yet>"
     with pytest.raises(TypeError, match="persistlib.Registry"):
         pl.RegistryBrowser("workspace/registry")
+
+
+def test_a_refused_card_is_a_row_not_a_crash(tmp_path, small_model):
+    """In a signed registry, one unsigned and one edited card: the browser still opens and says why."""
+    import json
+
+    key = "course-secret"
+    unsigned = pl.Registry(tmp_path / "reg")
+    unsigned.save(small_model, metrics={"accuracy": 0.80})                      # 1.0.0: no signature
+    signed = pl.Registry(tmp_path / "reg", signing_key=key)
+    signed.save(small_model, metrics={"accuracy": 0.81})                        # 1.1.0: good
+    signed.save(small_model, metrics={"accuracy": 0.82})                        # 1.2.0: edited below
+    signed.promote("1.1.0")
+    path = signed.root / "model_v1.2.0_meta.json"
+    card = json.loads(path.read_text())
+    card["metrics"]["accuracy"] = 0.99
+    path.write_text(json.dumps(card))
+
+    b = pl.RegistryBrowser(signed)
+    rows = {r.split("</b>")[0].rsplit("v", 1)[-1]: r for r in b.table.value.split("<tr")[2:]}
+    assert "✗ card model_v1.0.0_meta.json is unsigned" in rows["1.0.0"]
+    assert "✗ card model_v1.2.0_meta.json has a wrong signature" in rows["1.2.0"]
+    assert "persistlib-row-refused" in rows["1.2.0"] and "0.99" not in b.table.value
+    assert "0.810" in rows["1.1.0"] and "✗" not in rows["1.1.0"]
+    assert b.card_view.card.version == "1.1.0"              # production's passport
+
+    b.version_select.value = "1.2.0"
+    assert b.card_box.children == (b.card_error,)
+    assert b.card_error.value.startswith("<p>✗ v1.2.0: card model_v1.2.0_meta.json has a wrong signature")
+    b.load_button.click()
+    assert b.status.value.startswith("✗ Could not load v1.2.0") and "wrong signature" in b.status.value
+    assert b.loaded_model is None
+    b.promote_button.click()
+    assert b.status.value.startswith("✗ Could not promote v1.2.0") and "wrong signature" in b.status.value
+    assert signed.aliases()["production"] == "1.1.0"
+    b.version_select.value = "1.1.0"
+    assert b.card_box.children == (b.card_view,) and b.card_view.card.version == "1.1.0"

@@ -1,7 +1,9 @@
 """ModelCardView (a model's passport) and RegistryBrowser (versions, promote, rollback).
 
 Both use only the public :class:`persistlib.Registry` API: ``versions``,
-``cards``, ``card``, ``aliases``, ``load``, ``promote``, ``rollback``, ``history``.
+``card``, ``aliases``, ``load``, ``promote``, ``rollback``, ``history``.
+Cards are read one version at a time, so one tampered or unsigned card shows
+as a ✗ row (with the registry's reason) instead of breaking the browser.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import ipywidgets as W
 
 from ..card import ModelCard
 from ..errors import ArgumentTypeError, PersistError
+from ..gate import mark
 
 __all__ = ["ModelCardView", "RegistryBrowser", "KEY_METRICS"]
 
@@ -69,12 +72,16 @@ class RegistryBrowser(W.VBox):
     ----------
     table : HTML
         version, trained_at, key metrics and aliases; ``◀ production`` marks where the alias points.
+        A version whose card the registry refuses shows ``✗`` and the reason instead.
     version_select : Dropdown
-        The version that Load and Promote act on; its card is shown below.
+        The version that Load and Promote act on; its card (or why it was refused) is shown below.
     load_button, promote_button, rollback_button : Button
     status : HTML
         What the last action did (✓ or ✗ and why).
     card_view : ModelCardView or None
+        The passport of the selected version (not shown while its card is refused).
+    card_error : HTML
+        Shown instead of the passport when the selected version's card is refused.
     history : HTML
         Every alias move, newest first.
     loaded_model, loaded_card
@@ -108,6 +115,8 @@ class RegistryBrowser(W.VBox):
         self.history = W.HTML()
         self.history.add_class("persistlib-registry-history")
         self.card_box = W.VBox()
+        self.card_error = W.HTML()
+        self.card_error.add_class("persistlib-registry-card-error")
         self.card_view: ModelCardView | None = None
         controls = W.HBox([self.version_select, self.load_button, self.promote_button, self.rollback_button])
         super().__init__([W.HTML(f"<b>Registry</b> <code>{html.escape(str(registry.root.name))}</code>"),
@@ -136,9 +145,9 @@ class RegistryBrowser(W.VBox):
         try:
             self.loaded_model, self.loaded_card = self.registry.load(version)
         except PersistError as e:
-            self.status.value = f"✗ Could not load v{html.escape(str(version))}: {html.escape(str(e))}"
+            self.status.value = f"{mark(False)} Could not load v{html.escape(str(version))}: {html.escape(str(e))}"
             return None
-        self.status.value = (f"✓ Loaded v{html.escape(version)}: {html.escape(type(self.loaded_model).__name__)}, "
+        self.status.value = (f"{mark(True)} Loaded v{html.escape(version)}: {html.escape(type(self.loaded_model).__name__)}, "
                              "sha256 verified against its card.")
         return self.loaded_model
 
@@ -149,10 +158,10 @@ class RegistryBrowser(W.VBox):
         try:
             now = self.registry.promote(version, self.alias)
         except PersistError as e:
-            self.status.value = f"✗ Could not promote v{html.escape(str(version))}: {html.escape(str(e))}"
+            self.status.value = f"{mark(False)} Could not promote v{html.escape(str(version))}: {html.escape(str(e))}"
             return None
         self.refresh()
-        self.status.value = (f"✓ Promoted: {html.escape(self.alias)} now points to v{now}"
+        self.status.value = (f"{mark(True)} Promoted: {html.escape(self.alias)} now points to v{now}"
                              + (f" (was v{before})." if before and before != now else "."))
         return now
 
@@ -162,11 +171,11 @@ class RegistryBrowser(W.VBox):
         try:
             now = self.registry.rollback(self.alias)
         except PersistError as e:
-            self.status.value = f"✗ Rollback refused: {html.escape(str(e))}"
+            self.status.value = f"{mark(False)} Rollback refused: {html.escape(str(e))}"
             return None
         self.version_select.value = now
         self.refresh()
-        self.status.value = f"✓ Rolled back: {html.escape(self.alias)} moved from v{before} to v{now}."
+        self.status.value = f"{mark(True)} Rolled back: {html.escape(self.alias)} moved from v{before} to v{now}."
         return now
 
     def __repr__(self) -> str:
@@ -182,15 +191,30 @@ class RegistryBrowser(W.VBox):
             self.card_box.children = ()
             self.card_view = None
             return
-        card = self.registry.card(v)
+        try:
+            card = self.registry.card(v)
+        except PersistError as e:
+            self.card_error.value = f"<p>{mark(False)} v{html.escape(v)}: {html.escape(str(e))}</p>"
+            self.card_box.children = (self.card_error,)
+            return
         if self.card_view is None:
             self.card_view = ModelCardView(card)
         else:
             self.card_view.show(card)
         self.card_box.children = (self.card_view,)
 
+    def _cards(self) -> dict[str, ModelCard | PersistError]:
+        """Each version's card, or the error the registry raised reading it."""
+        out: dict[str, ModelCard | PersistError] = {}
+        for v in self.registry.versions():
+            try:
+                out[v] = self.registry.card(v)
+            except PersistError as e:
+                out[v] = e
+        return out
+
     def _table(self) -> str:
-        cards = self.registry.cards()
+        cards = self._cards()
         if not cards:
             return "<p><i>No versions yet: save a model to the registry first.</i></p>"
         by_version: dict[str, list[str]] = {}
@@ -198,13 +222,18 @@ class RegistryBrowser(W.VBox):
             by_version.setdefault(v, []).append(a)
         head = "".join(f"<th>{m}</th>" for m in KEY_METRICS)
         body = []
-        for c in cards:
-            tags = by_version.get(c.version, [])
+        for v, c in cards.items():
+            tags = by_version.get(v, [])
             marks = " ".join(f"◀ <b>{html.escape(a)}</b>" for a in tags)
-            cells = "".join(f"<td>{c.metrics[m]:.3f}</td>" if m in c.metrics else "<td>—</td>" for m in KEY_METRICS)
-            row_class = f' class="persistlib-row-{html.escape(self.alias)}"' if self.alias in tags else ""
-            body.append(f"<tr{row_class}><td><b>v{html.escape(c.version)}</b></td><td>{html.escape(c.trained_at)}</td>"
-                        f"{cells}<td>{marks}</td></tr>")
+            classes = [f"persistlib-row-{html.escape(self.alias)}"] if self.alias in tags else []
+            if isinstance(c, PersistError):
+                classes.append("persistlib-row-refused")
+                cells = f'<td colspan="{1 + len(KEY_METRICS)}">{mark(False)} {html.escape(str(c))}</td>'
+            else:
+                cells = f"<td>{html.escape(c.trained_at)}</td>" + "".join(
+                    f"<td>{c.metrics[m]:.3f}</td>" if m in c.metrics else "<td>—</td>" for m in KEY_METRICS)
+            row_class = f' class="{" ".join(classes)}"' if classes else ""
+            body.append(f"<tr{row_class}><td><b>v{html.escape(v)}</b></td>{cells}<td>{marks}</td></tr>")
         return (f"<table><tr><th>version</th><th>trained_at</th>{head}<th>aliases</th></tr>"
                 f"{''.join(body)}</table>")
 
