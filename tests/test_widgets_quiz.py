@@ -137,3 +137,11 @@ def test_every_shipped_quiz_is_valid_and_answerable(path):
         assert wrong, f"{path.name}: question {q.id!r} has no wrong option to learn from"
         assert quiz.answer(i, wrong[:1] if q.kind == "single" else wrong) is False
     assert quiz.score == (0, len(quiz.questions))
+
+
+def test_the_widget_reuses_the_core_quiz_names():
+    import persistlib.quiz as core
+    import persistlib.widgets.quiz as widget
+
+    for name in ("QuizError", "Question", "Option", "QUIZ_DIR", "parse_questions"):
+        assert getattr(widget, name) is getattr(core, name)
