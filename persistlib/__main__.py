@@ -44,21 +44,42 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, got {args.port}.", file=sys.stderr)
         return 2
+    import socket
+
     import uvicorn
 
     from .audit import AuditLog
     from .http import create_app
     from .serving import ModelServer
 
-    audit = AuditLog(args.audit) if args.audit else None
+    audit = None
     try:
-        server = ModelServer(Registry(root), args.alias, audit=audit)
-    except PersistError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"serving v{server.version} ({args.alias}) from {root} on http://127.0.0.1:{args.port}", flush=True)
+        audit = AuditLog(args.audit) if args.audit else None
+    except PersistError as e:  # a bad --audit path is a usage error
+        print(f"error: --audit {args.audit!r}: {e}", file=sys.stderr)
+        return 2
     try:
-        uvicorn.run(create_app(server), host="127.0.0.1", port=args.port, log_level="info", lifespan="off")
+        try:
+            server = ModelServer(Registry(root), args.alias, audit=audit)
+        except PersistError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        # Bind first, so the printed URL names the real port (also for --port 0).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", args.port))
+        except OSError as e:
+            sock.close()
+            print(f"error: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port, "
+                  "or --port 0 for any free one.", file=sys.stderr)
+            return 2
+        port = sock.getsockname()[1]
+        print(f"serving v{server.version} ({args.alias}) from {root} on http://127.0.0.1:{port}", flush=True)
+        config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="info",
+                                lifespan="off")
+        with sock:
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         if audit is not None:
             audit.close()

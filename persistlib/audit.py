@@ -20,16 +20,19 @@ import os
 import queue
 import sqlite3
 import threading
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import InvalidArgumentError, PersistError
+from .serving import as_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from .serving import Prediction
 
-__all__ = ["AuditLog", "AuditError"]
+__all__ = ["AuditLog", "AuditError", "Comparison", "compare_summaries"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -47,7 +50,10 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (version, ts);
 """
 _COLUMNS = ("ts", "request_id", "user_key", "arm", "version", "artifact_sha256", "latency_ms", "prediction")
+_INSERT = f"INSERT INTO predictions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_UPDATE = "UPDATE predictions SET outcome = ? WHERE request_id = ?"
 _STOP = object()
+_MAX_SHOWN = 5  # problems named in one flush() message
 
 
 class AuditError(PersistError):
@@ -56,6 +62,109 @@ class AuditError(PersistError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    con.execute("PRAGMA busy_timeout=30000")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def _explain(error: sqlite3.Error, request_id: str) -> str:
+    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
+        return f"duplicate request_id {request_id!r} (already recorded)"
+    return f"request_id {request_id!r}: {error}"
+
+
+class _Writer:
+    """The background thread that writes queued rows in batches.
+
+    It holds no reference to its :class:`AuditLog`, so an AuditLog that nobody
+    references any more can be collected, and its finalizer stops this thread.
+    """
+
+    _KEEP = 100  # examples of problems kept between two flush() calls (counts are exact)
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._problems: list[str] = []
+        self._problem_count = 0
+        self._unmatched: list[str] = []
+        self._unmatched_count = 0
+        self.unmatched_total = 0
+        self.thread = threading.Thread(target=self._run, name="persistlib-audit-writer", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then end the thread."""
+        self.queue.put((_STOP, None))
+        self.thread.join(timeout)
+
+    def take_problems(self) -> tuple[int, list[str], int, list[str]]:
+        """(problem count, examples, unmatched-outcome count, example ids) since the last call; then reset."""
+        with self._lock:
+            out = (self._problem_count, self._problems, self._unmatched_count, self._unmatched)
+            self._problems, self._problem_count, self._unmatched, self._unmatched_count = [], 0, [], 0
+        return out
+
+    def _run(self) -> None:
+        con = _connect(self.path)
+        try:
+            while True:
+                batch = [self.queue.get()]
+                while len(batch) < 500:  # take whatever else is waiting: one transaction per batch
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                inserts = [row for kind, row in batch if kind == "insert"]
+                outcomes = [row for kind, row in batch if kind == "outcome"]
+                if inserts or outcomes:
+                    self._write(con, inserts, outcomes)
+                for kind, arg in batch:
+                    if kind == "flush":
+                        arg.set()
+                if any(kind is _STOP for kind, _ in batch):
+                    return
+        finally:
+            con.close()
+
+    def _write(self, con: sqlite3.Connection, inserts: list[tuple], outcomes: list[tuple]) -> None:
+        problems: list[str] = []
+        unmatched: list[str] = []
+        try:  # the fast path: the whole batch in one transaction
+            with con:
+                if inserts:
+                    con.executemany(_INSERT, inserts)
+                for outcome in outcomes:
+                    if con.execute(_UPDATE, outcome).rowcount == 0:
+                        unmatched.append(outcome[1])
+        except sqlite3.Error:  # one bad row must not cost the others: retry one row at a time
+            unmatched = []
+            for row in inserts:
+                try:
+                    with con:
+                        con.execute(_INSERT, row)
+                except sqlite3.Error as e:
+                    problems.append(_explain(e, row[1]))
+            for outcome in outcomes:
+                try:
+                    with con:
+                        if con.execute(_UPDATE, outcome).rowcount == 0:
+                            unmatched.append(outcome[1])
+                except sqlite3.Error as e:
+                    problems.append(f"outcome for {outcome[1]!r}: {e}")
+        if problems or unmatched:
+            with self._lock:
+                self._problem_count += len(problems)
+                self._problems.extend(problems[:self._KEEP - len(self._problems)])
+                self._unmatched_count += len(unmatched)
+                self.unmatched_total += len(unmatched)
+                self._unmatched.extend(unmatched[:self._KEEP - len(self._unmatched)])
 
 
 class AuditLog:
@@ -83,7 +192,7 @@ class AuditLog:
                                     "such as 'workspace/audit.sqlite'.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = self._connect()
+            con = _connect(self.path)
             try:
                 con.execute("PRAGMA journal_mode=WAL")
                 con.executescript(_SCHEMA)
@@ -92,11 +201,9 @@ class AuditLog:
         except sqlite3.DatabaseError as e:
             raise AuditError(f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
                              "file path, or move the existing file away.") from None
-        self._queue: queue.Queue = queue.Queue()
-        self._closed = False
-        self._error: BaseException | None = None
-        self._writer = threading.Thread(target=self._write_loop, name="persistlib-audit-writer", daemon=True)
-        self._writer.start()
+        self._writer = _Writer(self.path)
+        # An AuditLog nobody references any more (a re-run notebook cell) stops its writer thread.
+        self._finalizer = weakref.finalize(self, self._writer.stop)
 
     def __repr__(self) -> str:
         return f"AuditLog({self.path.name!r})"
@@ -109,77 +216,90 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writing
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the log then refuses new rows)."""
+        return not self._finalizer.alive
+
+    @property
+    def unmatched_outcomes(self) -> int:
+        """Outcomes recorded for a request_id that this log has no prediction for (since it opened)."""
+        return self._writer.unmatched_total
+
+    def _check_open(self, action: str) -> None:
+        if self.closed:
+            raise AuditError(f"this AuditLog is closed, so it cannot {action}; open a new AuditLog(path) "
+                             "to keep recording (rows already written stay in the file).")
+
     def record(self, prediction: "Prediction", *, user_id: Any = None, artifact_sha256: str) -> None:
         """Queue one row for ``prediction``. Returns at once; the writer thread stores it."""
-        if self._closed:
-            raise AuditError("this AuditLog is closed; open a new AuditLog(path) to keep recording.")
+        self._check_open("record predictions")
         row = (_now(), prediction.request_id, None if user_id is None else str(user_id), prediction.arm,
                prediction.version, artifact_sha256, round(float(prediction.latency_ms), 4),
                json.dumps(prediction.labels))
-        self._queue.put(("insert", row))
+        self._writer.queue.put(("insert", row))
 
     def record_outcome(self, request_id: str, y_true: Any) -> None:
-        """Attach the true label(s) to a request, once known (for per-version accuracy)."""
-        truth = list(y_true) if isinstance(y_true, (list, tuple)) else [y_true]
-        self._queue.put(("outcome", (json.dumps([_plain(t) for t in truth]), request_id)))
+        """Attach the true label(s) to a request, once known (for per-version accuracy).
+
+        Parameters
+        ----------
+        request_id : str
+            ``Prediction.request_id`` of a recorded prediction.
+        y_true : label or list/tuple/ndarray/Series of labels
+            One true label per predicted row (see :func:`persistlib.serving.as_labels`).
+
+        Raises
+        ------
+        AuditError
+            If the log is closed. An unknown ``request_id`` is reported by the
+            next :meth:`flush` (and counted in :attr:`unmatched_outcomes`).
+        """
+        self._check_open("record outcomes")
+        truth = as_labels(y_true)
+        self._writer.queue.put(("outcome", (json.dumps(truth), str(request_id))))
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every queued row is on disk."""
+        """Wait until every queued row is on disk; report what could not be written since the last flush.
+
+        Raises
+        ------
+        AuditError
+            If the log is closed, the writer did not catch up within ``timeout``
+            seconds, or rows or outcomes could not be written (e.g. a duplicate
+            request_id, or an outcome for a request this log never recorded).
+            Each problem is reported once; the next flush starts clean. Valid
+            rows of the same batch are written regardless.
+        """
+        self._check_open("flush")
+        if not self._writer.thread.is_alive():
+            raise AuditError("the audit writer thread has stopped; open a new AuditLog(path).")
         done = threading.Event()
-        self._queue.put(("flush", done))
+        self._writer.queue.put(("flush", done))
         if not done.wait(timeout):
-            raise AuditError(f"the audit writer did not catch up within {timeout:g}s.")
-        if self._error is not None:
-            raise AuditError(f"the audit writer failed: {self._error}") from self._error
+            raise AuditError(f"the audit writer did not catch up within {timeout:g}s; the disk may be slow "
+                             "or another process holds the database; call flush() again, with a larger timeout.")
+        n_problems, problems, n_unmatched, unmatched = self._writer.take_problems()
+        parts = []
+        if n_problems:
+            shown = "; ".join(problems[:_MAX_SHOWN]) + (" ..." if n_problems > _MAX_SHOWN else "")
+            parts.append(f"{n_problems} row(s) could not be written ({shown})")
+        if n_unmatched:
+            shown = ", ".join(map(repr, unmatched[:_MAX_SHOWN])) + (" ..." if n_unmatched > _MAX_SHOWN else "")
+            parts.append(f"{n_unmatched} outcome(s) name a request_id with no recorded prediction "
+                         f"({shown}); pass the request_id of a Prediction made with this log")
+        if parts:
+            raise AuditError("the audit writer reports: " + "; and ".join(parts) +
+                             ". Every other row was written.")
 
     def close(self) -> None:
         """Write what is queued, then stop the writer thread. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put((_STOP, None))
-        self._writer.join(timeout=10)
-
-    def _write_loop(self) -> None:
-        con = self._connect()
-        try:
-            while True:
-                batch = [self._queue.get()]
-                while len(batch) < 500:  # take whatever else is waiting: one transaction per batch
-                    try:
-                        batch.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                inserts = [row for kind, row in batch if kind == "insert"]
-                outcomes = [row for kind, row in batch if kind == "outcome"]
-                try:
-                    with con:
-                        if inserts:
-                            con.executemany(f"INSERT INTO predictions ({', '.join(_COLUMNS)}) "
-                                            f"VALUES ({', '.join('?' * len(_COLUMNS))})", inserts)
-                        if outcomes:
-                            con.executemany("UPDATE predictions SET outcome = ? WHERE request_id = ?", outcomes)
-                except sqlite3.Error as e:  # keep serving; report on the next flush()
-                    self._error = e
-                for kind, arg in batch:
-                    if kind == "flush":
-                        arg.set()
-                if any(kind is _STOP for kind, _ in batch):
-                    return
-        finally:
-            con.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        con.execute("PRAGMA busy_timeout=30000")
-        con.execute("PRAGMA synchronous=NORMAL")
-        con.row_factory = sqlite3.Row
-        return con
+        self._finalizer()
 
     # ------------------------------------------------------------------ reading
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        con = self._connect()
+        con = _connect(self.path)
         try:
             return con.execute(sql, params).fetchall()
         finally:
@@ -251,6 +371,105 @@ class AuditLog:
 
         return pd.DataFrame(self.rows(**filters))
 
+    def compare(self, version: str, baseline_version: str, *, since: str | datetime | None = None,
+                until: str | datetime | None = None, max_rate_shift: float = 0.15,
+                max_accuracy_drop: float = 0.05) -> "Comparison":
+        """Should ``version`` be rolled back? Compare its live behaviour with ``baseline_version``'s.
+
+        Uses :meth:`summary` over the same time window for both and applies
+        :func:`compare_summaries`: it fires when the share of predicted
+        positives moves by more than ``max_rate_shift`` (either way), or
+        accuracy (over known outcomes) drops by more than ``max_accuracy_drop``.
+        Call :meth:`flush` first so the latest rows count.
+
+        Returns
+        -------
+        Comparison
+            ``.fired`` and human-readable ``.reasons``; checks that had no data
+            (e.g. no outcomes yet) are listed in ``.skipped``.
+
+        Raises
+        ------
+        AuditError
+            If either version has no recorded prediction in the window.
+        """
+        summary = self.summary(since=since, until=until)
+        for v in (version, baseline_version):
+            if v not in summary:
+                raise AuditError(f"no prediction by v{v} in {self.path.name} in that time window (versions "
+                                 f"recorded there: {list(summary) or 'none'}); check the version and since/until, "
+                                 "and call flush() first.")
+        return compare_summaries(summary[version], summary[baseline_version], version=version,
+                                 baseline_version=baseline_version, max_rate_shift=max_rate_shift,
+                                 max_accuracy_drop=max_accuracy_drop)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict of :meth:`AuditLog.compare`: ``fired`` when there is a reason to roll back.
+
+    ``reasons`` says, in words, which rule fired and with which numbers;
+    ``skipped`` names the checks that had no data (a metric that is ``None``).
+    """
+
+    version: str
+    baseline_version: str
+    reasons: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def fired(self) -> bool:
+        """Whether any rule fired."""
+        return bool(self.reasons)
+
+    def __str__(self) -> str:
+        head = (f"✗ ALARM v{self.version} vs v{self.baseline_version}: " + "; ".join(self.reasons)
+                if self.fired else f"✓ all clear: v{self.version} vs v{self.baseline_version}")
+        return head + (f" (not checked: {'; '.join(self.skipped)})" if self.skipped else "")
+
+
+def compare_summaries(live: Mapping[str, Any], baseline: Mapping[str, Any], *, version: str = "live",
+                      baseline_version: str = "baseline", max_rate_shift: float = 0.15,
+                      max_accuracy_drop: float = 0.05) -> Comparison:
+    """Apply the rollback alarm to two per-version summaries (as :meth:`AuditLog.summary` gives).
+
+    Parameters
+    ----------
+    live, baseline : mapping
+        Each with ``positive_rate`` and ``accuracy`` (either may be ``None``: no
+        predictions, or no outcomes yet; that check is then skipped, not fired).
+    version, baseline_version : str
+        Names used in the reasons.
+    max_rate_shift : float, default=0.15
+        Fire when the share of predicted positives differs by more than this (either way).
+    max_accuracy_drop : float, default=0.05
+        Fire when live accuracy is lower than the baseline's by more than this.
+
+    Returns
+    -------
+    Comparison
+    """
+    for name, value in (("max_rate_shift", max_rate_shift), ("max_accuracy_drop", max_accuracy_drop)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise InvalidArgumentError(f"{name} must be a number between 0 and 1, got {value!r}.")
+    for name, s in (("live", live), ("baseline", baseline)):
+        if not isinstance(s, Mapping):
+            raise InvalidArgumentError(f"{name} must be one version's summary (a dict with 'positive_rate' and "
+                                       f"'accuracy'), got {type(s).__name__}.")
+    reasons, skipped = [], []
+    new, old = live.get("positive_rate"), baseline.get("positive_rate")
+    if new is None or old is None:
+        skipped.append(f"predicted positive rate (no predictions from v{version if new is None else baseline_version})")
+    elif abs(new - old) > max_rate_shift:
+        reasons.append(f"predicted positive rate {new:.2f} vs {old:.2f} (moved {abs(new - old):.2f}, "
+                       f"more than {max_rate_shift:g})")
+    new, old = live.get("accuracy"), baseline.get("accuracy")
+    if new is None or old is None:
+        skipped.append(f"accuracy (no outcomes yet for v{version if new is None else baseline_version})")
+    elif new < old - max_accuracy_drop:
+        reasons.append(f"accuracy {new:.3f} vs {old:.3f} (dropped {old - new:.3f}, more than {max_accuracy_drop:g})")
+    return Comparison(version, baseline_version, tuple(reasons), tuple(skipped))
+
 
 def _where(*, version: str | None = None, since: Any = None, until: Any = None) -> tuple[str, tuple]:
     clauses, params = [], []
@@ -284,6 +503,3 @@ def _as_dict(row: sqlite3.Row) -> dict[str, Any]:
     d["outcome"] = json.loads(d["outcome"]) if d["outcome"] is not None else None
     return d
 
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v

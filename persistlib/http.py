@@ -5,7 +5,7 @@ Endpoints::
     POST /predict      {"rows": [{feature: value, ...}], "user_id": optional}
                        -> {"labels", "probabilities", "version", "request_id", "arm"}
     GET  /health       -> {"status": "ok", "version"}
-    GET  /version      -> {"version", "previous", "artifact_sha256", "ab"}
+    GET  /version      -> {"version", "previous", "artifact_sha256", "trained_at", "ab"}
     POST /admin/swap   {"ref": "2.0.0"} -> {"version", "previous"}
     POST /admin/rollback                -> {"version", "previous"}
 
@@ -82,14 +82,13 @@ def create_app(server: ModelServer) -> FastAPI:
 
     @app.get("/health")
     async def health() -> Any:
-        return {"status": "ok", "version": server.version}
+        return {"status": "ok", "version": server.snapshot().version}
 
     @app.get("/version")
     async def version() -> Any:
-        router = server.router
-        return {"version": server.version, "previous": server.previous_version,
-                "artifact_sha256": server.card.artifact_sha256,
-                "ab": router.weights if router is not None else None}
+        snap = server.snapshot()  # one read: a concurrent swap cannot mix two models' fields
+        return {"version": snap.version, "previous": snap.previous_version,
+                "artifact_sha256": snap.artifact_sha256, "trained_at": snap.trained_at, "ab": snap.ab}
 
     @app.post("/admin/swap")
     async def swap(request: Request) -> Any:
@@ -107,8 +106,8 @@ def create_app(server: ModelServer) -> FastAPI:
 
     @app.post("/admin/rollback")
     async def rollback() -> Any:
-        try:
-            new = server.rollback()
+        try:  # in a worker thread: rollback waits for any swap in progress, the event loop must not
+            new = await run_in_threadpool(server.rollback)
         except PersistError as e:
             return problem(409, str(e))
         return {"version": new, "previous": server.previous_version}

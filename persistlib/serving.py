@@ -24,8 +24,9 @@ import math
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -35,12 +36,117 @@ if TYPE_CHECKING:  # pragma: no cover
     from .audit import AuditLog
     from .card import ModelCard
 
-__all__ = ["ModelServer", "Prediction", "ABRouter", "InvalidInputError", "validate_rows",
-           "wilson_interval"]
+__all__ = ["ModelServer", "Prediction", "ABRouter", "Decision", "ServerSnapshot", "InvalidInputError",
+           "UnservableModelError", "validate_rows", "wilson_interval", "as_labels", "next_ref"]
 
 
 class InvalidInputError(PersistError, ValueError):
     """A prediction request whose rows are not what the model needs."""
+
+
+class UnservableModelError(PersistError):
+    """A saved model that the server cannot serve as it is (a problem of the model, not of a request)."""
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def as_labels(y_true: Any) -> list:
+    """Turn one label, or a list/tuple/ndarray/Series of labels, into a list of plain Python scalars.
+
+    Parameters
+    ----------
+    y_true : label or sequence of labels
+        A single label (``1``, ``np.int64(0)``, ``"yes"``), or a one-dimensional
+        list, tuple, ``numpy.ndarray`` or ``pandas.Series`` of them.
+
+    Returns
+    -------
+    list
+        Plain ``int``/``float``/``str``/``bool`` values, one per label, ready for
+        JSON and for ``==`` against a :class:`Prediction`'s ``labels``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``y_true`` is ``None``, a mapping, a table (a DataFrame or a 2-D array)
+        or holds something that is not a single label.
+    InvalidArgumentError
+        If it holds no label at all.
+    """
+    if y_true is None:
+        raise ArgumentTypeError("y_true is None; pass the true label(s), e.g. 1 or y_test.iloc[:2].")
+    if isinstance(y_true, (str, bytes, bool, int, float, np.generic)):
+        values: list = [y_true]
+    elif isinstance(y_true, (list, tuple)):
+        values = list(y_true)
+    elif hasattr(y_true, "to_numpy") or isinstance(y_true, np.ndarray):
+        arr = np.asarray(y_true.to_numpy() if hasattr(y_true, "to_numpy") else y_true)
+        if arr.ndim == 0:
+            values = [arr.item()]
+        elif arr.ndim == 1:
+            values = list(arr)
+        else:
+            raise ArgumentTypeError(f"y_true must be one-dimensional (one label per row), got shape {arr.shape}; "
+                                    "pass a column such as y_test.iloc[:2], not a table.")
+    else:
+        raise ArgumentTypeError(f"y_true must be a label or a list/tuple/ndarray/Series of labels, "
+                                f"got {type(y_true).__name__}.")
+    if not values:
+        raise InvalidArgumentError("y_true holds no label; pass one true label per predicted row.")
+    out = []
+    for v in values:
+        v = v.item() if isinstance(v, np.generic) else v
+        if not isinstance(v, (str, bytes, bool, int, float)):
+            raise ArgumentTypeError(f"each true label must be a single value like 0, 1 or 'yes', got {_short(v)}.")
+        out.append(v)
+    return out
+
+
+def next_ref(current: str, refs: Sequence[str], resolve: "Callable[[str], str] | None" = None) -> str:
+    """The ref a "Swap" button should serve next: the one after ``current`` in ``refs``, never ``current``.
+
+    ``refs`` is walked as a cycle starting just after the ref that resolves to
+    ``current`` (or from the start if none does), and the first ref that
+    resolves to another version is returned. So pressing Swap always changes
+    the model, and repeated presses visit every other version in turn.
+
+    Parameters
+    ----------
+    current : str
+        The version being served now.
+    refs : sequence of str
+        Versions or aliases to cycle through.
+    resolve : callable, optional
+        Turns a ref into a version (e.g. ``registry.resolve``). A ref it cannot
+        resolve is kept as it is, so the swap itself reports the problem.
+        Default: refs are versions already.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``refs`` is empty or every ref is the version already serving.
+    """
+    refs = [refs] if isinstance(refs, str) else list(refs)
+    if not refs:
+        raise InvalidArgumentError("there is no version to swap to; pass swap_to=['<version>', ...].")
+
+    def version_of(ref: str) -> str:
+        if resolve is None:
+            return ref
+        try:
+            return resolve(ref)
+        except PersistError:
+            return ref
+
+    versions = [version_of(r) for r in refs]
+    start = versions.index(current) + 1 if current in versions else 0
+    for i in range(len(refs)):
+        k = (start + i) % len(refs)
+        if versions[k] != current:
+            return refs[k]
+    raise InvalidArgumentError(f"every ref in {refs} is v{current}, the version already serving; "
+                               "add another version to swap_to.")
 
 
 # --------------------------------------------------------------------------- input validation
@@ -156,6 +262,29 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ServerSnapshot:
+    """What a :class:`ModelServer` serves, read in one go (see :meth:`ModelServer.snapshot`).
+
+    All fields come from the same moment, so a concurrent swap cannot mix the
+    version of one model with the sha256 of another.
+    """
+
+    version: str
+    previous_version: str | None
+    artifact_sha256: str
+    trained_at: str
+    algorithm: str
+    features: tuple[str, ...]
+    ab: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``features`` as a list)."""
+        return {"version": self.version, "previous_version": self.previous_version,
+                "artifact_sha256": self.artifact_sha256, "trained_at": self.trained_at,
+                "algorithm": self.algorithm, "features": list(self.features), "ab": self.ab}
+
+
+@dataclass(frozen=True)
 class _Bundle:
     """Everything one request needs. Immutable: a swap replaces it, never edits it."""
 
@@ -245,6 +374,20 @@ class ModelServer:
         """The active :class:`ABRouter`, or ``None``."""
         return self._state.router
 
+    def snapshot(self) -> ServerSnapshot:
+        """Version, previous version, artefact sha256, training time and A/B split, read at ONE moment.
+
+        Reading ``server.version`` and then ``server.card`` takes two looks at the
+        server, and a swap in between would mix two models; this takes one.
+        """
+        state = self._state  # read the reference ONCE
+        card = state.current.card
+        return ServerSnapshot(version=card.version,
+                              previous_version=state.previous.version if state.previous else None,
+                              artifact_sha256=card.artifact_sha256, trained_at=str(card.trained_at),
+                              algorithm=str(card.algorithm), features=state.current.features,
+                              ab=state.router.weights if state.router is not None else None)
+
     # ------------------------------------------------------------------ HTTP
 
     def start_http(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -306,6 +449,40 @@ class ModelServer:
             self.audit.record(pred, user_id=user_id, artifact_sha256=bundle.card.artifact_sha256)
         return pred
 
+    def record_outcome(self, request_id: str, y_true: Any) -> bool | None:
+        """Report the true label(s) of a request, once known, to the A/B router and the audit log.
+
+        Parameters
+        ----------
+        request_id : str
+            ``Prediction.request_id`` of an earlier :meth:`predict`.
+        y_true : label or list/tuple/ndarray/Series of labels
+            One true label per predicted row (see :func:`as_labels`).
+
+        Returns
+        -------
+        bool or None
+            Whether the A/B arm answered correctly, if the active router routed
+            this request; ``None`` otherwise (the audit log still gets the outcome).
+
+        Raises
+        ------
+        InvalidArgumentError
+            If the server has neither a router nor an audit log, or the router
+            routed the request but the number of labels differs from its rows.
+        """
+        truth = as_labels(y_true)
+        router = self._state.router
+        if router is None and self.audit is None:
+            raise InvalidArgumentError("this server has no A/B router and no audit log, so an outcome has "
+                                       "nowhere to go; pass audit=AuditLog(...) or call route(ABRouter(...)).")
+        correct = None
+        if router is not None and (self.audit is None or router.is_pending(request_id)):
+            correct = router.record_outcome(request_id, truth)  # checks the label count first
+        if self.audit is not None:
+            self.audit.record_outcome(request_id, truth)
+        return correct
+
     # ------------------------------------------------------------------ swapping
 
     def swap(self, ref: str | None = None) -> str:
@@ -361,9 +538,10 @@ class ModelServer:
         model, card = self.registry.load(ref)
         names = getattr(model, "feature_names_in_", None)
         if names is None:
-            raise InvalidInputError(
-                f"v{card.version} has no feature_names_in_, so requests cannot be checked by name. "
-                "Fit the model on a pandas DataFrame (as make_churn returns) and save it again.")
+            raise UnservableModelError(
+                f"the saved model v{card.version} has no feature_names_in_, so the server cannot check "
+                "request rows by feature name. Refit it on a pandas DataFrame (as make_churn returns) "
+                "and save it as a new version.")
         classes = getattr(model, "classes_", None)
         bundle = _Bundle(model=model, card=card, features=tuple(map(str, names)),
                          classes=tuple(classes.tolist()) if classes is not None else None)
@@ -414,12 +592,21 @@ class ABRouter:
         ``{"1.9.0": 0.5, "2.0.0": 0.5}``. Weights are normalised to sum to 1.
     salt : str, default="persistlib-ab"
         Change it to reshuffle users for a new experiment.
+    max_pending : int, default=100_000
+        How many routed requests still waiting for their outcome the router
+        remembers. Beyond that the oldest are forgotten (counted in
+        :attr:`expired`), so memory stays bounded when outcomes never arrive.
     """
 
-    def __init__(self, weights: Mapping[str, float], *, salt: str = "persistlib-ab"):
+    def __init__(self, weights: Mapping[str, float], *, salt: str = "persistlib-ab",
+                 max_pending: int = 100_000):
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
+            raise InvalidArgumentError(f"max_pending must be a positive integer, got {max_pending!r}.")
         self.salt = str(salt)
+        self.max_pending = max_pending
+        self.expired = 0
         self._lock = threading.Lock()
-        self._served: dict[str, tuple[str, list]] = {}   # request_id -> (arm, labels)
+        self._served: OrderedDict[str, tuple[str, list]] = OrderedDict()  # request_id -> (arm, labels)
         self._requests: dict[str, int] = {}
         self._outcomes: dict[str, list[int]] = {}        # arm -> [correct, total]
         self.set_weights(weights)
@@ -483,26 +670,54 @@ class ABRouter:
             return
         with self._lock:
             self._served[prediction.request_id] = (prediction.arm, prediction.labels)
+            while len(self._served) > self.max_pending:
+                self._served.popitem(last=False)  # forget the oldest request still waiting
+                self.expired += 1
             self._requests[prediction.arm] = self._requests.get(prediction.arm, 0) + 1
+
+    @property
+    def pending(self) -> int:
+        """Routed requests whose outcome has not been recorded yet (at most ``max_pending``)."""
+        with self._lock:
+            return len(self._served)
+
+    def is_pending(self, request_id: str) -> bool:
+        """Whether this router routed ``request_id`` and still waits for its outcome."""
+        with self._lock:
+            return request_id in self._served
 
     def record_outcome(self, request_id: str, y_true: Any) -> bool:
         """Report the true label(s) of a request once known. Returns whether the arm was right.
 
+        Parameters
+        ----------
+        request_id : str
+            ``Prediction.request_id`` of a request this router routed.
+        y_true : label or list/tuple/ndarray/Series of labels
+            One true label per row of the request (see :func:`as_labels`).
+
         Raises
         ------
-        KeyError
-            If this router did not route ``request_id``.
+        InvalidArgumentError
+            If ``request_id`` is not waiting for an outcome here (never routed
+            by this router, already recorded, or expired), or the number of
+            labels differs from the request's rows.
         """
+        truth = as_labels(y_true)
         with self._lock:
             if request_id not in self._served:
-                raise InvalidArgumentError(f"{request_id!r} was not routed by this router; pass the request_id "
-                               "of a Prediction made while it was active.")
-            arm, labels = self._served.pop(request_id)
-            truth = list(y_true) if isinstance(y_true, (list, tuple, np.ndarray)) else [y_true]
+                raise InvalidArgumentError(
+                    f"{request_id!r} is not waiting for an outcome in this router: it was not routed while "
+                    "this router was active, its outcome was already recorded, or it expired (the router "
+                    f"keeps the latest max_pending={self.max_pending} requests; {self.expired} expired so "
+                    "far). Pass the request_id of a recent Prediction made with user_id=..., or raise "
+                    "max_pending.")
+            arm, labels = self._served[request_id]
             if len(truth) != len(labels):
-                self._served[request_id] = (arm, labels)
-                raise InvalidArgumentError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true label(s).")
-            correct = sum(int(p == _plain(t)) for p, t in zip(labels, truth))
+                raise InvalidArgumentError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true "
+                                           "label(s); pass one label per row.")
+            del self._served[request_id]
+            correct = sum(int(p == t) for p, t in zip(labels, truth))
             self._outcomes[arm][0] += correct
             self._outcomes[arm][1] += len(truth)
             return correct == len(truth)
@@ -517,18 +732,36 @@ class ABRouter:
                             "accuracy": correct / n if n else None, "ci": wilson_interval(correct, n)}
             return out
 
-    def decide(self) -> str:
-        """A plain-language verdict: a winner only when the intervals do not overlap."""
+    def decide(self) -> "Decision":
+        """The verdict: a winner only when the leader's interval lies above every other arm's.
+
+        Returns
+        -------
+        Decision
+            ``winner`` is the winning arm or ``None``; ``str(decision)`` is a plain-language sentence.
+        """
         m = self.metrics()
         ready = {a: r for a, r in m.items() if r["outcomes"]}
         if len(ready) < 2:
-            return "no decision yet: not every arm has outcomes"
+            return Decision(None, "no decision yet: not every arm has outcomes")
         best = max(ready, key=lambda a: ready[a]["accuracy"])
         others = [a for a in ready if a != best]
         if all(ready[best]["ci"][0] > ready[a]["ci"][1] for a in others):
-            return f"{best} wins: its accuracy interval lies above every other arm's"
-        return f"no decision yet: the intervals overlap (leader {best}); collect more outcomes"
+            return Decision(best, f"{best} wins: its accuracy interval lies above every other arm's")
+        return Decision(None, f"no decision yet: the intervals overlap (leader {best}); collect more outcomes")
 
 
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v
+@dataclass(frozen=True)
+class Decision:
+    """What :meth:`ABRouter.decide` concluded: the ``winner`` arm (or ``None``) and a sentence saying why."""
+
+    winner: str | None
+    text: str
+
+    @property
+    def decided(self) -> bool:
+        """Whether an arm won."""
+        return self.winner is not None
+
+    def __str__(self) -> str:
+        return self.text

@@ -95,7 +95,8 @@ def test_routed_server_records_the_arm_and_per_arm_metrics(reg):
         assert lo <= m[arm]["accuracy"] <= hi
     # 2.0.0 was trained on flipped labels: it loses, and the intervals say so.
     assert m["1.0.0"]["accuracy"] > 0.8 > 0.2 > m["2.0.0"]["accuracy"]
-    assert router.decide().startswith("1.0.0 wins")
+    decision = router.decide()
+    assert decision.winner == "1.0.0" and str(decision).startswith("1.0.0 wins")
     server.route(None)
     assert server.predict(X.iloc[:1], user_id="user-1").arm is None
 
@@ -104,7 +105,7 @@ def test_record_outcome_checks_its_input(reg):
     registry, X, _ = reg
     server = pl.ModelServer(registry)
     router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
-    assert router.decide().startswith("no decision yet")
+    assert router.decide() == pl.serving.Decision(None, "no decision yet: not every arm has outcomes")
     server.route(router)
     p = server.predict(X.iloc[:2], user_id="u")
     with pytest.raises(pl.InvalidArgumentError, match="not routed"):
@@ -135,7 +136,64 @@ def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
     m = router.metrics()
     lo, hi = m["1.0.0"]["ci"]
     assert f"[{lo:.3f}, {hi:.3f}]" in panel.table.value
-    assert panel.decision.value == "✓ " + router.decide() and "1.0.0 wins" in panel.decision.value
+    assert panel.decision.value == "✓ " + router.decide().text and "1.0.0 wins" in panel.decision.value
     assert bytes(panel.chart.value).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="two arms"):
         pl.ABPanel(pl.ABRouter({"a": 1, "b": 1, "c": 1}))
+
+
+def test_decision_is_data_and_the_panel_reads_its_winner_not_its_words(reg):
+    """Overlapping intervals: no winner, even though the sentence names a leader."""
+    pytest.importorskip("ipywidgets")
+    from persistlib.serving import Decision
+
+    d = Decision("2.0.0", "2.0.0 wins: its accuracy interval lies above every other arm's")
+    assert str(d) == d.text and d.decided
+    assert not Decision(None, "x").decided
+    with pytest.raises(Exception):
+        d.winner = "1.0.0"  # frozen
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    # A sentence that says "wins" but a Decision without a winner: the panel must trust the field.
+    router.decide = lambda: Decision(None, "no decision yet: nobody wins yet")  # type: ignore[method-assign]
+    panel = pl.ABPanel(router)
+    assert panel.decision.value.startswith("… no decision yet")
+
+
+def test_router_forgets_the_oldest_pending_requests_beyond_max_pending():
+    from persistlib.serving import Prediction
+
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1}, max_pending=3)
+    preds = [Prediction(labels=[1], probabilities=None, version="1.0.0", request_id=f"req-{i:06x}",
+                        arm="1.0.0") for i in range(5)]
+    for p in preds:
+        router.record(p)
+    assert router.pending == 3 and router.expired == 2
+    assert router.metrics()["1.0.0"]["requests"] == 5
+    with pytest.raises(pl.InvalidArgumentError, match="expired.*max_pending=3.*2 expired"):
+        router.record_outcome(preds[0].request_id, 1)
+    assert router.record_outcome(preds[4].request_id, 1) is True
+    assert router.pending == 2 and not router.is_pending(preds[4].request_id)
+    with pytest.raises(pl.InvalidArgumentError, match="already recorded"):
+        router.record_outcome(preds[4].request_id, 1)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(pl.InvalidArgumentError, match="max_pending"):
+            pl.ABRouter({"a": 1}, max_pending=bad)
+
+
+def test_record_outcome_takes_a_series_or_an_array_of_labels(reg):
+    import numpy as np
+
+    registry, X, y = reg
+    server = pl.ModelServer(registry)
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    server.route(router)
+    p = server.predict(X.iloc[:2], user_id="u")
+    truth = y.iloc[:2]
+    expected = [a == b for a, b in zip(p.labels, truth.tolist())]
+    assert router.record_outcome(p.request_id, truth) is all(expected)  # a pandas Series
+    q = server.predict(X.iloc[:3], user_id="u")
+    with pytest.raises(pl.InvalidArgumentError, match="3 row.*2 true label"):
+        router.record_outcome(q.request_id, y.iloc[:2])  # counts the labels, not the Series object
+    assert router.is_pending(q.request_id)  # a refused outcome keeps the request pending
+    router.record_outcome(q.request_id, np.asarray(y.iloc[:3]))
+    assert router.metrics()[p.arm]["outcomes"] == 5

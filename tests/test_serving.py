@@ -181,13 +181,16 @@ def test_registry_without_the_contract_is_refused():
         pl.ModelServer(object())
 
 
-def test_model_without_feature_names_is_refused(tmp_path):
+def test_model_without_feature_names_is_refused_as_a_model_problem_not_an_input_problem(tmp_path):
+    from persistlib.serving import UnservableModelError
+
     X, y = pl.make_churn(200, random_state=0)
     reg = pl.Registry(tmp_path / "r")
     reg.save(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X.to_numpy(), y), version="1.0.0")
     reg.promote("1.0.0")
-    with pytest.raises(InvalidInputError, match="feature_names_in_"):
+    with pytest.raises(UnservableModelError, match="saved model v1.0.0 has no feature_names_in_") as info:
         pl.ModelServer(reg)
+    assert isinstance(info.value, pl.PersistError) and not isinstance(info.value, InvalidInputError)
 
 
 def test_hammering_predict_while_swapping_gives_zero_errors(two_versions):
@@ -330,3 +333,162 @@ def test_hot_swap_console_reports_a_failed_swap_and_counts_errors(two_versions):
     assert console.errors == console.requests >= 3 and "missing feature" in console.last_error
     with pytest.raises(TypeError, match="ModelServer or an http"):
         pl.HotSwapConsole(42)
+
+
+# --------------------------------------------------------------------------- helpers and snapshots
+
+
+def test_as_labels_turns_any_label_container_into_plain_scalars():
+    from persistlib.serving import as_labels
+
+    y = pd.Series([1, 0, 1], index=[10, 11, 12], dtype="int64")
+    assert as_labels(y) == [1, 0, 1] and all(type(v) is int for v in as_labels(y))
+    assert as_labels(y.iloc[:2]) == [1, 0]
+    assert as_labels(np.array([0, 1])) == [0, 1] and type(as_labels(np.array([0, 1]))[0]) is int
+    assert as_labels(np.int64(1)) == [1] and type(as_labels(np.int64(1))[0]) is int
+    assert as_labels(np.array(1)) == [1]
+    assert as_labels((True, False)) == [True, False]
+    assert as_labels("yes") == ["yes"] and as_labels(0.5) == [0.5]
+    assert as_labels([np.float64(0.5), 1]) == [0.5, 1]
+    for bad, words in [(None, "None"), ({"a": 1}, "dict"), (np.zeros((2, 2)), "one-dimensional"),
+                       (pd.DataFrame({"y": [1]}), "one-dimensional"), ([[1, 2]], "single value")]:
+        with pytest.raises(pl.ArgumentTypeError, match=words):
+            as_labels(bad)
+    with pytest.raises(pl.InvalidArgumentError, match="no label"):
+        as_labels([])
+
+
+def test_next_ref_never_picks_the_version_already_serving():
+    from persistlib.serving import next_ref
+
+    refs = ["1.0.0", "2.0.0", "3.0.0"]
+    assert next_ref("1.0.0", refs) == "2.0.0"  # not refs[0], which is what is serving
+    assert next_ref("2.0.0", refs) == "3.0.0"
+    assert next_ref("3.0.0", refs) == "1.0.0"  # wraps around
+    assert next_ref("9.0.0", refs) == "1.0.0"  # unknown current: start at the beginning
+    assert next_ref("2.0.0", "1.0.0") == "1.0.0"
+    aliases = {"production": "1.0.0", "candidate": "2.0.0"}
+
+    def resolve(ref):
+        if ref == "broken":
+            raise pl.VersionNotFoundError("no such ref")
+        return aliases.get(ref, ref)
+
+    assert next_ref("1.0.0", ["production", "candidate"], resolve) == "candidate"
+    assert next_ref("2.0.0", ["production", "candidate"], resolve) == "production"
+    assert next_ref("1.0.0", ["production", "broken"], resolve) == "broken"  # the swap reports it
+    with pytest.raises(pl.InvalidArgumentError, match="already serving"):
+        next_ref("1.0.0", ["1.0.0", "production"], resolve)
+    with pytest.raises(pl.InvalidArgumentError, match="no version to swap to"):
+        next_ref("1.0.0", [])
+
+
+def test_snapshot_reads_the_state_once(two_versions):
+    reg, _, _ = two_versions
+    server = pl.ModelServer(reg)
+    server.swap("2.0.0")
+    snap = server.snapshot()
+    assert (snap.version, snap.previous_version) == ("2.0.0", "1.0.0")
+    card = reg.card("2.0.0")
+    assert snap.artifact_sha256 == card.artifact_sha256 and snap.trained_at == card.trained_at
+    assert snap.features == tuple(FEATURES) and snap.ab is None
+    assert snap.to_dict()["features"] == FEATURES
+
+    class SwapsBetweenReads(pl.ModelServer):
+        """Each look at the state after the first one sees the other model: a concurrent swap."""
+
+        @property
+        def _state(self):
+            self.reads += 1
+            return self._states[min(self.reads - 1, 1)]
+
+        @_state.setter
+        def _state(self, value):
+            self._states = [value, None]
+
+    racy = SwapsBetweenReads.__new__(SwapsBetweenReads)
+    racy.reads = 0
+    racy._state = server._state
+    racy._states[1] = type(server._state)(current=server._state.previous, previous=server._state.current)
+    snap = racy.snapshot()
+    assert racy.reads == 1
+    assert (snap.version, snap.previous_version, snap.artifact_sha256) == (
+        "2.0.0", "1.0.0", card.artifact_sha256)
+
+
+def test_server_record_outcome_feeds_the_router_and_the_audit_log(two_versions, tmp_path):
+    reg, X, _ = two_versions
+    y = pd.Series([0, 1, 1], index=[5, 6, 7])
+    with pl.AuditLog(tmp_path / "a.sqlite") as audit:
+        server = pl.ModelServer(reg, audit=audit)
+        before = server.predict(X.iloc[:1], user_id="u-0")  # made before the A/B test started
+        router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+        server.route(router)
+        p = server.predict(X.iloc[:3], user_id="u-1")
+        assert server.record_outcome(p.request_id, y) == (p.labels == [0, 1, 1])
+        assert router.metrics()[p.arm]["outcomes"] == 3
+        assert server.record_outcome(before.request_id, 1) is None  # not routed: the audit log only
+        with pytest.raises(pl.InvalidArgumentError, match="3 row"):
+            server.record_outcome(server.predict(X.iloc[:3], user_id="u-2").request_id, [1])
+        audit.flush()
+        assert audit.get(p.request_id)["outcome"] == [0, 1, 1]
+        assert audit.get(before.request_id)["outcome"] == [1]
+    bare = pl.ModelServer(reg)
+    with pytest.raises(pl.InvalidArgumentError, match="nowhere to go"):
+        bare.record_outcome("req-0", 1)
+    bare.route(pl.ABRouter({"1.0.0": 1}))
+    q = bare.predict(X.iloc[:1], user_id="u")
+    assert bare.record_outcome(q.request_id, q.labels) is True
+
+
+# --------------------------------------------------------------------------- HotSwapConsole logic
+
+
+def test_first_swap_click_changes_the_version_with_default_refs(two_versions):
+    pytest.importorskip("ipywidgets")
+    reg, X, _ = two_versions
+    server = pl.ModelServer(reg)  # serving 1.0.0, which is registry.versions()[0]
+    console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"))
+    console.swap_button.click()
+    assert server.version == "2.0.0", console.status.value
+    console.swap_button.click()
+    assert server.version == "1.0.0"
+
+
+def test_clean_step_is_computed_from_the_timeline(two_versions):
+    pytest.importorskip("ipywidgets")
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"))
+    assert not console.clean_step  # nothing answered yet
+    console.timeline = [(0.1, "1.0.0"), (0.2, "1.0.0"), (0.3, "2.0.0"), (0.4, "2.0.0")]
+    assert console.clean_step  # one change, even with no press on this console (a swap elsewhere)
+    console.timeline = [(0.1, "1.0.0"), (0.2, "2.0.0"), (0.3, "1.0.0"), (0.4, "2.0.0")]
+    assert not console.clean_step  # flip-flop after a single swap
+    console.swaps = [(0.15, "2.0.0"), (0.25, "1.0.0"), (0.35, "2.0.0")]
+    assert console.clean_step  # three presses explain three changes
+    console.timeline = [(0.1, "1.0.0"), (0.2, None), (0.3, "2.0.0")]
+    assert not console.clean_step  # an error is never clean
+
+
+def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):
+    pytest.importorskip("ipywidgets")
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"))
+    release = threading.Event()
+    hung = threading.Thread(target=release.wait, args=(10,), daemon=True)
+    hung.start()
+    console._thread = hung  # a load thread stuck in a request
+    console.stop(timeout=0.05)
+    assert console.running and console._thread is hung
+    assert "still busy" in console.status.value
+    release.set()
+    console.stop()
+    assert not console.running and console.status.value.startswith("stopped")
+
+
+def test_chart_sorts_versions_numerically_and_aliases_last():
+    pytest.importorskip("ipywidgets")
+    from persistlib.widgets.serving import _version_key
+
+    assert sorted(["10.0.0", "2.0.0", "v1.10.0", "1.9.0", "canary"], key=_version_key) == [
+        "1.9.0", "v1.10.0", "2.0.0", "10.0.0", "canary"]

@@ -13,16 +13,16 @@ All numbers come from persistlib; these widgets only display them.
 from __future__ import annotations
 
 import html
-import itertools
 import threading
 import time
 from typing import Any, Sequence
 
 import ipywidgets as W
 
-from ..serving import ABRouter, ModelServer
+from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidVersionError, PersistError
+from ..registry import parse_version
+from ..serving import ABRouter, ModelServer, next_ref
 from ._common import figure_png, mark
-from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError
 
 __all__ = ["HotSwapConsole", "ABPanel"]
 
@@ -39,8 +39,10 @@ class HotSwapConsole(W.VBox):
         The request body's rows. Default: one row of zeros with the server's
         features (in-process only; required for a URL).
     swap_to : str or list of str, optional
-        What **Swap** serves next, in turn (versions or aliases). Default: every
-        version in the server's registry.
+        What **Swap** serves next, in turn (versions or aliases); a press always
+        moves to a version other than the one serving (see
+        :func:`persistlib.serving.next_ref`). Default: every version in the
+        server's registry.
     interval : float, default=0.002
         Seconds the load generator waits between requests.
 
@@ -75,7 +77,7 @@ class HotSwapConsole(W.VBox):
         if not isinstance(interval, (int, float)) or interval < 0:
             raise InvalidArgumentError(f"interval must be a number of seconds >= 0, got {interval!r}.")
         self.rows, self.interval = rows, float(interval)
-        self._refs = itertools.cycle(refs)
+        self._refs: list[str] = [str(r) for r in refs]
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -131,6 +133,24 @@ class HotSwapConsole(W.VBox):
         """Versions that answered, in the order they first appeared."""
         return list(dict.fromkeys(v for _, v in self.timeline if v is not None))
 
+    @property
+    def clean_step(self) -> bool:
+        """Whether the load saw clean switches only: no errors, and no flip-flopping between versions.
+
+        ``True`` when at least one request was answered, none failed, and the
+        answering version changed at most once per swap or rollback pressed on
+        this console (at least one change is allowed, for a swap made
+        elsewhere, e.g. ``server.rollback()``). A swap that let the old model
+        answer again after the new one had (``v1 v2 v1 v2``) is not clean.
+        """
+        with self._lock:
+            versions = [v for _, v in self.timeline]
+            presses = len(self.swaps)
+        if not versions or None in versions:
+            return False
+        changes = sum(1 for a, b in zip(versions, versions[1:]) if a != b)
+        return changes <= max(1, presses)
+
     # ------------------------------------------------------------------ control
 
     def start(self) -> None:
@@ -142,15 +162,25 @@ class HotSwapConsole(W.VBox):
         self._thread.start()
         self.status.value = "running: sending requests"
 
-    def stop(self) -> None:
-        """Stop the load generator, wait for it, then update the counters and chart."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the load generator, wait for it (up to ``timeout`` seconds), then update the counters and chart.
+
+        If the load thread is still busy after ``timeout`` (e.g. a request to a
+        hung server), :attr:`running` stays ``True``, :attr:`status` says so,
+        and calling ``stop()`` again waits again.
+        """
         if not hasattr(self, "_stop"):  # __init__ failed before the widget was built
             return
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._thread = None
         self._update_labels()
+        if self._thread is not None:
+            self.status.value = (f"✗ stopping: the load thread is still busy after {timeout:g}s (a request may "
+                                 "hang); call stop() again to wait longer.")
+            return
         self.status.value = (f"stopped: {self.requests} requests, {mark(self.errors == 0)} {self.errors} errors, "
                              f"versions {', '.join('v' + v for v in self.versions_seen) or '—'}")
         self.refresh_chart()
@@ -160,14 +190,18 @@ class HotSwapConsole(W.VBox):
         self.stop()
         super().close()
 
+    def _next_ref(self) -> str:
+        resolve = self._server.registry.resolve if self._server is not None else None
+        return next_ref(self._current_version(), self._refs, resolve)
+
     def _admin(self, action: str) -> None:
         try:
             if self._server is not None:
-                new = self._server.swap(next(self._refs)) if action == "swap" else self._server.rollback()
+                new = self._server.swap(self._next_ref()) if action == "swap" else self._server.rollback()
             else:
                 import httpx
 
-                body = {"json": {"ref": next(self._refs)}} if action == "swap" else {}
+                body = {"json": {"ref": self._next_ref()}} if action == "swap" else {}
                 r = httpx.post(f"{self._url}/admin/{action}", timeout=30, **body)
                 if r.status_code != 200:
                     raise PersistError(r.json().get("detail", r.text))
@@ -238,8 +272,7 @@ class HotSwapConsole(W.VBox):
 
         with self._lock:
             timeline, swaps = list(self.timeline), list(self.swaps)
-        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps},
-                          key=lambda s: tuple(int(p) if p.isdigit() else 0 for p in s.split(".")))
+        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=_version_key)
         level = {v: i for i, v in enumerate(versions)}
         fig = Figure(figsize=(6.4, 2.6))
         ax = fig.add_subplot()
@@ -254,7 +287,8 @@ class HotSwapConsole(W.VBox):
         ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
         ax.set_xlabel("seconds since the console was created")
         ax.set_title(f"{len(timeline)} requests · {len(bad)} errors · dashed line = swap")
-        ax.legend(loc="upper left", fontsize=8)
+        if ok or bad:
+            ax.legend(loc="upper left", fontsize=8)
         self.chart.value = figure_png(fig)
 
 
@@ -315,7 +349,7 @@ class ABPanel(W.VBox):
         self.table.value = ("<table><tr><th>arm</th><th>traffic</th><th>requests</th><th>outcomes</th>"
                             f"<th>accuracy</th><th>95% interval</th></tr>{''.join(rows)}</table>")
         verdict = self.router.decide()
-        self.decision.value = ("✓ " if "wins" in verdict else "… ") + verdict
+        self.decision.value = ("✓ " if verdict.winner is not None else "… ") + verdict.text
         self._draw(m)
 
     def _draw(self, m: dict[str, dict[str, Any]]) -> None:
@@ -332,3 +366,11 @@ class ABPanel(W.VBox):
         ax.set_ylim(-0.6, len(m) - 0.4)
         ax.set_xlabel("accuracy (95% interval)")
         self.chart.value = figure_png(fig)
+
+
+def _version_key(version: str) -> tuple:
+    """Sort semantic versions numerically; anything else (an alias) after them, by name."""
+    try:
+        return (0, parse_version(version), "")
+    except InvalidVersionError:
+        return (1, (0, 0, 0), version)
