@@ -97,20 +97,20 @@ def create_app(server: ModelServer) -> FastAPI:
         if not isinstance(ref, str) or not ref:
             return problem(422, 'send {"ref": "<version or alias>"}, e.g. {"ref": "2.0.0"}.')
         try:
-            new = await run_in_threadpool(server.swap, ref)
+            snap = await run_in_threadpool(server._swap, ref)
         except VersionNotFoundError as e:
             return problem(404, str(e))
         except PersistError as e:  # failed verification: the old model keeps serving
             return problem(409, f"not swapped, still serving v{server.version}: {e}")
-        return {"version": new, "previous": server.previous_version}
+        return {"version": snap.version, "previous": snap.previous_version}  # the state this swap made
 
     @app.post("/admin/rollback")
     async def rollback() -> Any:
         try:  # in a worker thread: rollback waits for any swap in progress, the event loop must not
-            new = await run_in_threadpool(server.rollback)
+            snap = await run_in_threadpool(server._rollback)
         except PersistError as e:
             return problem(409, str(e))
-        return {"version": new, "previous": server.previous_version}
+        return {"version": snap.version, "previous": snap.previous_version}
 
     return app
 

@@ -380,13 +380,7 @@ class ModelServer:
         Reading ``server.version`` and then ``server.card`` takes two looks at the
         server, and a swap in between would mix two models; this takes one.
         """
-        state = self._state  # read the reference ONCE
-        card = state.current.card
-        return ServerSnapshot(version=card.version,
-                              previous_version=state.previous.version if state.previous else None,
-                              artifact_sha256=card.artifact_sha256, trained_at=str(card.trained_at),
-                              algorithm=str(card.algorithm), features=state.current.features,
-                              ab=state.router.weights if state.router is not None else None)
+        return _snapshot(self._state)  # read the reference ONCE
 
     # ------------------------------------------------------------------ HTTP
 
@@ -499,23 +493,33 @@ class ModelServer:
             A version or alias; by default the server's alias, re-read (so
             ``registry.promote(v); server.swap()`` follows the promotion).
         """
+        return self._swap(ref).version
+
+    def rollback(self) -> str:
+        """Go back to the previous version at once (it is still in memory). Returns it."""
+        return self._rollback().version
+
+    def _swap(self, ref: str | None = None) -> ServerSnapshot:
+        """:meth:`swap`, returning a snapshot of exactly the state it installed (for the HTTP answer)."""
         with self._swap_lock:  # one swap at a time; predictions never take this lock
             bundle = self._load(self.alias if ref is None else ref)
             old = self._state
             if bundle.version == old.current.version:
-                return bundle.version
-            self._state = replace(old, current=bundle, previous=old.current)  # the switch
-            return bundle.version
+                return _snapshot(old)
+            new = replace(old, current=bundle, previous=old.current)
+            self._state = new  # the switch
+            return _snapshot(new)
 
-    def rollback(self) -> str:
-        """Go back to the previous version at once (it is still in memory). Returns it."""
+    def _rollback(self) -> ServerSnapshot:
+        """:meth:`rollback`, returning a snapshot of exactly the state it installed."""
         with self._swap_lock:
             old = self._state
             if old.previous is None:
                 raise RollbackError("this server has not swapped yet, so there is no previous version "
                                     "to roll back to. Use swap(ref) to serve a specific version.")
-            self._state = replace(old, current=old.previous, previous=old.current)
-            return self._state.current.version
+            new = replace(old, current=old.previous, previous=old.current)
+            self._state = new
+            return _snapshot(new)
 
     def route(self, router: "ABRouter | None") -> None:
         """Start an A/B test with ``router`` (loading each arm's version), or stop it with ``None``."""
@@ -551,6 +555,14 @@ class ModelServer:
             raise PersistError(f"v{card.version} failed its warm-up prediction: 1 row in, "
                                f"{len(labels)} labels out. Not swapped in.")
         return bundle
+
+
+def _snapshot(state: _State) -> ServerSnapshot:
+    card = state.current.card
+    return ServerSnapshot(version=card.version, previous_version=state.previous.version if state.previous else None,
+                          artifact_sha256=card.artifact_sha256, trained_at=str(card.trained_at),
+                          algorithm=str(card.algorithm), features=state.current.features,
+                          ab=state.router.weights if state.router is not None else None)
 
 
 def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -147,3 +148,119 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     junk.write_text("this is not a database, just some notes " * 50)
     with pytest.raises(AuditError, match="not a usable SQLite audit log"):
         pl.AuditLog(junk)
+
+
+def _pred(request_id, labels=(1,), version="1.0.0"):
+    return Prediction(labels=list(labels), probabilities=None, version=version, request_id=request_id)
+
+
+def test_one_bad_row_does_not_cost_its_batch_and_is_reported_once(tmp_path):
+    log = pl.AuditLog(tmp_path / "a.sqlite")
+    try:
+        # Hold the database's write lock so the writer stalls on a first row; the next rows then
+        # queue up and reach the database together, in ONE batch.
+        blocker = sqlite3.connect(log.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        log.record(_pred("req-first"), artifact_sha256="0" * 64)
+        time.sleep(0.3)
+        for rid in ("req-a", "req-b", "req-a", "req-c"):  # "req-a" twice: a duplicate request_id
+            log.record(_pred(rid), artifact_sha256="0" * 64)
+        time.sleep(0.1)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        with pytest.raises(AuditError, match=r"1 row\(s\) could not be written.*duplicate request_id 'req-a'"):
+            log.flush()
+        assert sorted(r["request_id"] for r in log.rows()) == ["req-a", "req-b", "req-c", "req-first"]
+        log.flush()  # reported once: the next flush is clean
+        log.record(_pred("req-d"), artifact_sha256="0" * 64)
+        log.flush()
+        assert log.count() == 5
+    finally:
+        log.close()
+
+
+def test_an_outcome_for_an_unknown_request_is_counted_and_reported(reg, audit):
+    registry, X, _ = reg
+    p = pl.ModelServer(registry, audit=audit).predict(X.iloc[:1])
+    audit.record_outcome(p.request_id, 1)
+    audit.record_outcome("req-nosuchrequest", 1)
+    with pytest.raises(AuditError, match=r"1 outcome\(s\) name a request_id.*'req-nosuchrequest'"):
+        audit.flush()
+    assert audit.unmatched_outcomes == 1
+    assert audit.get(p.request_id)["outcome"] == [1]
+    audit.flush()
+
+
+def test_record_outcome_takes_a_series_or_an_array(reg, audit):
+    import numpy as np
+
+    registry, X, y = reg
+    server = pl.ModelServer(registry, audit=audit)
+    p, q = server.predict(X.iloc[:2]), server.predict(X.iloc[:3])
+    audit.record_outcome(p.request_id, y.iloc[:2])
+    audit.record_outcome(q.request_id, np.asarray(y.iloc[:3]))
+    audit.flush()
+    assert audit.get(p.request_id)["outcome"] == y.iloc[:2].tolist()
+    assert audit.get(q.request_id)["outcome"] == y.iloc[:3].tolist()
+
+
+def test_a_closed_log_refuses_outcomes_and_flushes_at_once(tmp_path):
+    log = pl.AuditLog(tmp_path / "a.sqlite")
+    log.close()
+    assert log.closed
+    with pytest.raises(AuditError, match="closed"):
+        log.record_outcome("req-0", 1)
+    t0 = time.monotonic()
+    with pytest.raises(AuditError, match="closed"):
+        log.flush(timeout=5)
+    assert time.monotonic() - t0 < 1
+
+
+def test_an_unreferenced_log_stops_its_writer_thread(tmp_path):
+    import gc
+    import weakref
+
+    log = pl.AuditLog(tmp_path / "a.sqlite")
+    log.record(_pred("req-kept"), artifact_sha256="0" * 64)
+    writer = log._writer.thread
+    ref = weakref.ref(log)
+    del log  # what re-running a notebook cell does to the old log
+    gc.collect()
+    assert ref() is None
+    writer.join(5)
+    assert not writer.is_alive()
+    assert pl.AuditLog(tmp_path / "a.sqlite").count() == 1  # queued rows were written first
+
+
+def test_compare_fires_on_a_shifted_rate_or_an_accuracy_drop(reg, audit):
+    from persistlib.audit import compare_summaries
+
+    base = {"positive_rate": 0.20, "accuracy": 0.94}
+    assert not compare_summaries({"positive_rate": 0.25, "accuracy": 0.93}, base).fired
+    c = compare_summaries({"positive_rate": 0.72, "accuracy": 0.06}, base, version="2.0.0",
+                          baseline_version="1.9.0")
+    assert c.fired and len(c.reasons) == 2
+    assert str(c).startswith("✗ ALARM v2.0.0 vs v1.9.0: predicted positive rate 0.72 vs 0.20")
+    assert "accuracy 0.060 vs 0.940" in str(c)
+    assert compare_summaries({"positive_rate": 0.02, "accuracy": 0.94}, base).fired  # a drop counts too
+    # None metrics (no outcomes yet, no predictions) skip a check instead of crashing or firing.
+    c = compare_summaries({"positive_rate": 0.21, "accuracy": None}, base, version="2.0.0")
+    assert not c.fired and c.skipped == ("accuracy (no outcomes yet for v2.0.0)",)
+    assert str(c).startswith("✓ all clear") and "not checked: accuracy" in str(c)
+    c = compare_summaries({"positive_rate": 0.9, "accuracy": 0.9}, {"positive_rate": None, "accuracy": None})
+    assert not c.fired and len(c.skipped) == 2
+    with pytest.raises(pl.InvalidArgumentError, match="max_rate_shift"):
+        compare_summaries(base, base, max_rate_shift=-1)
+    # Through the log itself.
+    registry, X, y = reg
+    server = pl.ModelServer(registry, audit=audit)
+    for i in range(10):
+        server.record_outcome(server.predict(X.iloc[[i]]).request_id, y.iloc[i])
+    server.swap("2.0.0")
+    for i in range(10):
+        server.predict(X.iloc[[i]])
+    audit.flush()
+    c = audit.compare("2.0.0", "1.0.0", max_rate_shift=1.0)
+    assert not c.fired and c.skipped == ("accuracy (no outcomes yet for v2.0.0)",)
+    with pytest.raises(AuditError, match="no prediction by v9.9.9"):
+        audit.compare("9.9.9", "1.0.0")

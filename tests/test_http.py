@@ -226,3 +226,118 @@ def test_model_server_start_and_stop_http_methods(tmp_path):
     assert url not in pl.http.running_servers()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=1)
+
+
+class _SlowLoads:
+    """Wraps a registry; while ``delay`` is set, load() sleeps (a slow swap holds the swap lock)."""
+
+    def __init__(self, inner):
+        self.inner, self.delay = inner, 0.0
+        self.loading = threading.Event()
+
+    def load(self, ref):
+        if self.delay:
+            self.loading.set()
+            time.sleep(self.delay)
+        return self.inner.load(ref)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_health_stays_fast_while_a_rollback_waits_for_a_slow_swap(reg):
+    slow = _SlowLoads(reg)
+    server = pl.ModelServer(slow)
+    server.swap("2.0.0")  # now there is something to roll back to
+    url = pl.start_http(server)
+    try:
+        slow.delay = 2.0
+        results = {}
+        swap = threading.Thread(target=lambda: results.setdefault(
+            "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, timeout=30)))
+        swap.start()
+        assert slow.loading.wait(5)
+        rollback = threading.Thread(target=lambda: results.setdefault(
+            "rollback", httpx.post(f"{url}/admin/rollback", timeout=30)))
+        rollback.start()
+        time.sleep(0.3)  # the rollback request is now waiting for the swap lock
+        t0 = time.perf_counter()
+        health = httpx.get(f"{url}/health", timeout=30)
+        elapsed = time.perf_counter() - t0
+        assert health.status_code == 200
+        assert elapsed < 0.5, f"GET /health took {elapsed:.2f}s while a rollback waited"
+        swap.join(10)
+        rollback.join(10)
+        assert results["swap"].json() == {"version": "1.0.0", "previous": "2.0.0"}
+        assert results["rollback"].json()["version"] == "2.0.0"
+    finally:
+        slow.delay = 0.0
+        pl.stop_http(url)
+
+
+def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
+    server = pl.ModelServer(reg)
+    server.swap("2.0.0")
+    before, after = server._state, type(server._state)(current=server._state.previous,
+                                                       previous=server._state.current)
+
+    class Racy(pl.ModelServer):
+        """Every look at the state after the first sees a rollback that happened meanwhile."""
+
+        @property
+        def _state(self):
+            self.reads = getattr(self, "reads", 0) + 1
+            return before if self.reads == 1 else after
+
+        @_state.setter
+        def _state(self, value):
+            pass
+
+    racy = Racy.__new__(Racy)
+    url = pl.start_http(racy)
+    try:
+        v = httpx.get(f"{url}/version").json()
+        card = reg.card(v["version"])
+        assert (v["version"], v["previous"]) == ("2.0.0", "1.0.0")
+        assert v["artifact_sha256"] == card.artifact_sha256 and v["trained_at"] == card.trained_at
+        racy.reads = 0
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "version": "2.0.0"}
+    finally:
+        pl.stop_http(url)
+
+
+def test_cli_with_port_0_prints_the_real_url(reg):
+    proc = subprocess.Popen([sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root),
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line and not line.rstrip().endswith(":0"), line
+        url = line.rstrip().rsplit(" ", 1)[1]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None
+                assert time.monotonic() < deadline, "the CLI server did not start"
+                time.sleep(0.1)
+        assert r.json() == {"status": "ok", "version": "1.0.0"}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_cli_reports_a_bad_audit_path_without_a_traceback(reg, tmp_path, capsys):
+    assert main(["serve", "--registry", str(reg.root), "--audit", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --audit") and "is a folder" in err and "Traceback" not in err
+
+
+def test_cli_reports_a_port_in_use(reg, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--registry", str(reg.root), "--port", str(port)]) == 2
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
