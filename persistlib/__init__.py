@@ -18,7 +18,9 @@ from .errors import (
     UntrustedTypeError, VersionExistsError, VersionNotFoundError, InvalidArgumentError, ArgumentTypeError,
     MissingFileError,
 )
-from .gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, MetricCheck, evaluate
+from .gate import (
+    DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, MetricCheck, baseline_from, bootstrap_metric, evaluate,
+)
 from .registry import Registry, bump_version, parse_version
 
 __version__ = "0.1.0"
@@ -34,6 +36,7 @@ _LAZY: dict[str, str] = {
     "export_onnx": "onnx_export", "load_onnx": "onnx_export", "check_agreement": "onnx_export",
     "OnnxModel": "onnx_export",
     "workspace": "course", "environment_check": "course",
+    "QuizError": "quiz",
 }
 
 
@@ -51,6 +54,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "make_churn", "fingerprint", "CHURN_FEATURES",
     "evaluate", "Gate", "GateReport", "MetricCheck", "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE",
+    "baseline_from", "bootstrap_metric",
     "ModelCard", "environment_versions", "check_compatibility",
     "Registry", "parse_version", "bump_version",
     "PersistError", "InvalidVersionError", "VersionExistsError", "VersionNotFoundError",
