@@ -91,6 +91,7 @@ def test_lazy_names_resolve_to_their_modules():
         path = ROOT / "persistlib" / (module.replace(".", "/") + ".py")
         pkg = ROOT / "persistlib" / module / "__init__.py"
         assert path.exists() or pkg.exists(), f"persistlib.{name} points at missing module {module}"
+        assert getattr(persistlib, name) is not None, f"persistlib.{name} does not resolve"
     with pytest.raises(AttributeError):
         persistlib.no_such_name  # noqa: B018
 
