@@ -140,6 +140,18 @@ def test_cli_refuses_a_missing_registry(tmp_path, capsys):
         main(["serve"])  # --registry is required
 
 
+def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 30) -> httpx.Response:
+    """Poll ``url``/health until the CLI server in ``proc`` answers; fail if it dies or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(f"{url}/health", timeout=1)
+        except httpx.TransportError:
+            assert proc.poll() is None, "the CLI server exited before it answered"
+            assert time.monotonic() < deadline, "the CLI server did not start"
+            time.sleep(0.1)
+
+
 def test_cli_serves_a_registry(reg):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -147,15 +159,7 @@ def test_cli_serves_a_registry(reg):
     proc = subprocess.Popen([sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root),
                              "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "the CLI server did not start"
-                time.sleep(0.1)
+        r = _wait_for_health(f"http://127.0.0.1:{port}", proc)
         assert r.json() == {"status": "ok", "version": "1.0.0"}
         assert httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": [GOOD]}).status_code == 200
     finally:
@@ -313,15 +317,7 @@ def test_cli_with_port_0_prints_the_real_url(reg):
         line = proc.stdout.readline()
         assert "http://127.0.0.1:" in line and not line.rstrip().endswith(":0"), line
         url = line.rstrip().rsplit(" ", 1)[1]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                r = httpx.get(f"{url}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None
-                assert time.monotonic() < deadline, "the CLI server did not start"
-                time.sleep(0.1)
+        r = _wait_for_health(url, proc)
         assert r.json() == {"status": "ok", "version": "1.0.0"}
     finally:
         proc.terminate()
