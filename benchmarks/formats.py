@@ -13,6 +13,7 @@ functions (``persistlib.formats.compare_formats``).
     python benchmarks/formats.py            # full run, a minute or two
     python benchmarks/formats.py --quick    # smaller data, fewer trees and timings
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main() -> int:
         "scaler+LR": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
         f"RF({trees})": RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=1),
     }
-    print(f"make_churn: {rows} training rows, {len(X_test)} held-out rows for the latency runs; "
-          f"{n_single} single-row calls, batch of 1000 (best of 5). Timings vary from run to run; sizes do not.\n")
+    print(
+        f"make_churn: {rows} training rows, {len(X_test)} held-out rows for the latency runs; "
+        f"{n_single} single-row calls, batch of 1000 (best of 5). Timings vary from run to run; sizes do not.\n"
+    )
     results = []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,21 +72,27 @@ def main() -> int:
     fig = plot_comparison(results)
     fig.savefig(png_path, dpi=110)
 
-    print(f"{'model':<10} {'format':<14} {'size':>9} {'save':>8} {'load':>8} "
-          f"{'1-row p50':>10} {'1-row p99':>10} {'batch 1000':>11}")
+    print(
+        f"{'model':<10} {'format':<14} {'size':>9} {'save':>8} {'load':>8} "
+        f"{'1-row p50':>10} {'1-row p99':>10} {'batch 1000':>11}"
+    )
     for r in results:
-        print(f"{r['model']:<10} {r['format']:<14} {_size(r['bytes']):>9} {r['save_s'] * 1e3:>6.0f}ms "
-              f"{r['load_s'] * 1e3:>6.1f}ms {r['single_p50_s'] * 1e6:>8.0f}µs {r['single_p99_s'] * 1e6:>8.0f}µs "
-              f"{r['batch_s'] * 1e3:>9.1f}ms")
+        print(
+            f"{r['model']:<10} {r['format']:<14} {_size(r['bytes']):>9} {r['save_s'] * 1e3:>6.0f}ms "
+            f"{r['load_s'] * 1e3:>6.1f}ms {r['single_p50_s'] * 1e6:>8.0f}µs {r['single_p99_s'] * 1e6:>8.0f}µs "
+            f"{r['batch_s'] * 1e3:>9.1f}ms"
+        )
     print()
     for label in models:
         mine = {r["format"]: r for r in results if r["model"] == label}
         if "onnx" in mine and "pickle" in mine:
             p, o = mine["pickle"], mine["onnx"]
-            print(f"{label}: one row p50: scikit-learn {p['single_p50_s'] * 1e6:.0f} µs vs ONNX "
-                  f"{o['single_p50_s'] * 1e6:.0f} µs ({p['single_p50_s'] / o['single_p50_s']:.0f}× faster); "
-                  f"batch of 1000: {p['batch_s'] * 1e3:.1f} ms vs {o['batch_s'] * 1e3:.1f} ms; "
-                  f"ONNX file {o['bytes'] / p['bytes']:.2f}× the pickle's size.")
+            print(
+                f"{label}: one row p50: scikit-learn {p['single_p50_s'] * 1e6:.0f} µs vs ONNX "
+                f"{o['single_p50_s'] * 1e6:.0f} µs ({p['single_p50_s'] / o['single_p50_s']:.0f}× faster); "
+                f"batch of 1000: {p['batch_s'] * 1e3:.1f} ms vs {o['batch_s'] * 1e3:.1f} ms; "
+                f"ONNX file {o['bytes'] / p['bytes']:.2f}× the pickle's size."
+            )
     print(f"\nwrote {csv_path} and {png_path} ({elapsed:.0f} s)")
     return 0
 

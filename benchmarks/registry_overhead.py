@@ -9,6 +9,7 @@ Target (issue 2): registry / bare <= 1.15 in both directions.
 
     python benchmarks/registry_overhead.py [--repeat 7] [--trees 100] [--rows 20000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,10 @@ def main() -> int:
     for op in ("save", "load"):
         ratio = med[f"registry {op}"] / med[f"bare {op}"]
         flag = "✓" if ratio <= 1.15 else "✗"
-        print(f"{op:8}{med[f'bare {op}'] * 1e3:>11.0f} ms{med[f'registry {op}'] * 1e3:>9.0f} ms"
-              f"{ratio:>7.2f}×  ≤ 1.15× {flag}")
+        print(
+            f"{op:8}{med[f'bare {op}'] * 1e3:>11.0f} ms{med[f'registry {op}'] * 1e3:>9.0f} ms"
+            f"{ratio:>7.2f}×  ≤ 1.15× {flag}"
+        )
     return 0
 
 

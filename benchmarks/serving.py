@@ -20,6 +20,7 @@ most 1.5x steady p99; zero errors.
     python benchmarks/serving.py --model lr      # scaler + logistic regression (sub-millisecond)
     python benchmarks/serving.py --quick         # fewer samples
 """
+
 from __future__ import annotations
 
 import argparse
@@ -137,14 +138,23 @@ def main() -> int:
     dict_rows = [r.to_dict("records") for r in rows]
     errors: list[str] = []
 
-    print(f"model: {type(bare).__name__}{'(100 trees)' if args.model == 'rf' else ''}; "
-          f"{n_single} single-row requests per column, interleaved")
+    print(
+        f"model: {type(bare).__name__}{'(100 trees)' if args.model == 'rf' else ''}; "
+        f"{n_single} single-row requests per column, interleaved"
+    )
     # warm-up
     for i in range(20):
-        bare.predict(rows[i]); server.predict(rows[i]); client.post("/predict", json={"rows": dict_rows[i]})
+        bare.predict(rows[i])
+        server.predict(rows[i])
+        client.post("/predict", json={"rows": dict_rows[i]})
 
-    cols = {"bare model.predict": [], "server.predict(DataFrame)": [], "server.predict(dict rows)": [],
-            "server, no audit (DataFrame)": [], "HTTP POST /predict": []}
+    cols = {
+        "bare model.predict": [],
+        "server.predict(DataFrame)": [],
+        "server.predict(dict rows)": [],
+        "server, no audit (DataFrame)": [],
+        "HTTP POST /predict": [],
+    }
     for i in range(n_single):
         calls = [
             ("bare model.predict", lambda: bare.predict(rows[i])),
@@ -153,7 +163,7 @@ def main() -> int:
             ("server, no audit (DataFrame)", lambda: plain.predict(rows[i])),
             ("HTTP POST /predict", lambda: client.post("/predict", json={"rows": dict_rows[i]}).raise_for_status()),
         ]
-        for name, fn in calls[i % 5:] + calls[:i % 5]:  # rotate the order: no column always goes first
+        for name, fn in calls[i % 5 :] + calls[: i % 5]:  # rotate the order: no column always goes first
             t0 = time.perf_counter()
             try:
                 fn()
@@ -171,21 +181,29 @@ def main() -> int:
     in_proc = _pct(cols["server.predict(DataFrame)"])[0] / b50
     pairs = [s / b for s, b in zip(cols["server.predict(DataFrame)"], cols["bare model.predict"])]
     paired = float(np.median(pairs))
-    print(f"   in-process overhead, median of paired ratios (neighbouring calls share the noise): "
-          f"{100 * (paired - 1):+.1f} % (target within 10 %) {'✓' if paired <= 1.10 else '✗'}")
+    print(
+        f"   in-process overhead, median of paired ratios (neighbouring calls share the noise): "
+        f"{100 * (paired - 1):+.1f} % (target within 10 %) {'✓' if paired <= 1.10 else '✗'}"
+    )
     print(f"   (unpaired p50 ratio: {100 * (in_proc - 1):+.1f} %; noisy when the machine is shared)")
     noop_server = pl.ModelServer(_NoopRegistry(reg.card("1.0.0")), audit=audit)
     noop = _NoopModel()
     own, base = [], []
     for i in range(2000):
         r = rows[i % n_single]
-        t0 = time.perf_counter(); noop.predict_proba(r); t1 = time.perf_counter()
-        noop_server.predict(r); t2 = time.perf_counter()
-        base.append(t1 - t0); own.append(t2 - t1)
+        t0 = time.perf_counter()
+        noop.predict_proba(r)
+        t1 = time.perf_counter()
+        noop_server.predict(r)
+        t2 = time.perf_counter()
+        base.append(t1 - t0)
+        own.append(t2 - t1)
     overhead_ms = (np.median(own) - np.median(base)) * 1000
-    print(f"   the server's own work per request (no-op model, audit on): {overhead_ms * 1000:.0f} µs "
-          f"= {100 * overhead_ms / b50:.1f} % of a bare predict (target within 10 %) "
-          f"{'✓' if overhead_ms / b50 <= 0.10 else '✗'}")
+    print(
+        f"   the server's own work per request (no-op model, audit on): {overhead_ms * 1000:.0f} µs "
+        f"= {100 * overhead_ms / b50:.1f} % of a bare predict (target within 10 %) "
+        f"{'✓' if overhead_ms / b50 <= 0.10 else '✗'}"
+    )
 
     print("\n2. throughput, 4 concurrent clients")
     lat, errs = _clients(lambda: server.predict(rows[0]), 4, seconds)
@@ -219,6 +237,7 @@ def main() -> int:
             lat, errs = _clients(lambda: server.predict(rows[0]), 4, seconds)
             steady += lat
         else:
+
             def swapper():
                 for k in range(10):
                     swapped_versions.append(server.swap("2.0.0" if len(swapped_versions) % 2 == 0 else "1.0.0"))
@@ -233,8 +252,10 @@ def main() -> int:
     s50, s99 = _pct(steady)
     d50, d99 = _pct(during)
     print(f"   steady:       p50 {s50:.3f} ms  p99 {s99:.3f} ms  ({len(steady)} requests)")
-    print(f"   during swaps: p50 {d50:.3f} ms  p99 {d99:.3f} ms  ({len(during)} requests, "
-          f"{len(swapped_versions)} swaps, versions answering: {sorted(set(seen))})")
+    print(
+        f"   during swaps: p50 {d50:.3f} ms  p99 {d99:.3f} ms  ({len(during)} requests, "
+        f"{len(swapped_versions)} swaps, versions answering: {sorted(set(seen))})"
+    )
     print(f"   p99 ratio: {d99 / s99:.2f}× (target at most 1.5×) {'✓' if d99 / s99 <= 1.5 else '✗'}")
 
     audit.flush()

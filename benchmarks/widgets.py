@@ -9,6 +9,7 @@
 
     python benchmarks/widgets.py [--repeat 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,22 @@ def main() -> int:
         # Selections shown before: the chart itself is cached too.
         selections = [tuple(ex.methods[:3]), tuple(ex.methods)]
         plots_before = ex.plots
-        revisit = median_time(lambda: setattr(ex.show, "value", selections[ex.show.value == selections[0]]),
-                              args.repeat)
+        revisit = median_time(
+            lambda: setattr(ex.show, "value", selections[ex.show.value == selections[0]]), args.repeat
+        )
         assert ex.plots == plots_before + args.repeat, "every selection change should re-plot"
         ratio = first / new_selection
-        print(f"CompressionExplorer: first chart            {first * 1000:8.1f} ms ({len(ex.methods)} methods measured)")
-        print(f"                     new selection          {new_selection * 1000:8.1f} ms (draw only)"
-              f"  → {ratio:.0f}× faster  [target ≥ 3×: {'✓' if ratio >= 3 else '✗'}]")
-        print(f"                     selection shown before {revisit * 1000:8.2f} ms (cached chart)"
-              f"  → {first / revisit:,.0f}× faster")
+        print(
+            f"CompressionExplorer: first chart            {first * 1000:8.1f} ms ({len(ex.methods)} methods measured)"
+        )
+        print(
+            f"                     new selection          {new_selection * 1000:8.1f} ms (draw only)"
+            f"  → {ratio:.0f}× faster  [target ≥ 3×: {'✓' if ratio >= 3 else '✗'}]"
+        )
+        print(
+            f"                     selection shown before {revisit * 1000:8.2f} ms (cached chart)"
+            f"  → {first / revisit:,.0f}× faster"
+        )
 
         panel = pl.GatePanel(model, X_test, y_test)
         slider, verdicts = panel.sliders["accuracy"], set()

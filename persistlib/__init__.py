@@ -5,6 +5,7 @@ joblib and filelock. Widgets, serving and ONNX live in their own modules and are
 imported only when you use them, so ``import persistlib`` stays fast and works
 even if an optional package is missing.
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -13,13 +14,32 @@ from typing import Any
 from .card import ModelCard, check_compatibility, environment_versions
 from .data import CHURN_FEATURES, fingerprint, make_churn
 from .errors import (
-    CardError, CompatibilityError, CompatibilityWarning, GateRejected, IntegrityError,
-    InvalidVersionError, LockTimeoutError, MissingMetricError, PersistError, RollbackError,
-    UntrustedTypeError, VersionExistsError, VersionNotFoundError, InvalidArgumentError, ArgumentTypeError,
+    CardError,
+    CompatibilityError,
+    CompatibilityWarning,
+    GateRejected,
+    IntegrityError,
+    InvalidVersionError,
+    LockTimeoutError,
+    MissingMetricError,
+    PersistError,
+    RollbackError,
+    UntrustedTypeError,
+    VersionExistsError,
+    VersionNotFoundError,
+    InvalidArgumentError,
+    ArgumentTypeError,
     MissingFileError,
 )
 from .gate import (
-    DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, MetricCheck, baseline_from, bootstrap_metric, evaluate,
+    DEFAULT_BASELINE,
+    DEFAULT_THRESHOLDS,
+    Gate,
+    GateReport,
+    MetricCheck,
+    baseline_from,
+    bootstrap_metric,
+    evaluate,
 )
 from .registry import Registry, bump_version, parse_version
 
@@ -27,17 +47,43 @@ __version__ = "0.1.0"
 
 # Names from optional modules, imported on first use: name -> module.
 _LAZY: dict[str, str] = {
-    **{w: "widgets" for w in ("PipelineExplorer", "GatePanel", "CompressionExplorer", "ModelCardView",
-                              "RegistryBrowser", "Quiz", "HotSwapConsole", "ABPanel")},
-    "ModelServer": "serving", "Prediction": "serving", "ABRouter": "serving",
-    "validate_rows": "serving", "InvalidInputError": "serving", "UnservableModelError": "serving",
-    "Decision": "serving", "ServerSnapshot": "serving", "as_labels": "serving", "next_ref": "serving",
+    **{
+        w: "widgets"
+        for w in (
+            "PipelineExplorer",
+            "GatePanel",
+            "CompressionExplorer",
+            "ModelCardView",
+            "RegistryBrowser",
+            "Quiz",
+            "HotSwapConsole",
+            "ABPanel",
+        )
+    },
+    "ModelServer": "serving",
+    "Prediction": "serving",
+    "ABRouter": "serving",
+    "validate_rows": "serving",
+    "InvalidInputError": "serving",
+    "UnservableModelError": "serving",
+    "Decision": "serving",
+    "ServerSnapshot": "serving",
+    "as_labels": "serving",
+    "next_ref": "serving",
     "wilson_interval": "serving",
-    "AuditLog": "audit", "AuditError": "audit", "Comparison": "audit", "compare_summaries": "audit",
-    "start_http": "http", "stop_http": "http", "create_app": "http",
-    "export_onnx": "onnx_export", "load_onnx": "onnx_export", "check_agreement": "onnx_export",
+    "AuditLog": "audit",
+    "AuditError": "audit",
+    "Comparison": "audit",
+    "compare_summaries": "audit",
+    "start_http": "http",
+    "stop_http": "http",
+    "create_app": "http",
+    "export_onnx": "onnx_export",
+    "load_onnx": "onnx_export",
+    "check_agreement": "onnx_export",
     "OnnxModel": "onnx_export",
-    "workspace": "course", "environment_check": "course",
+    "workspace": "course",
+    "environment_check": "course",
     "QuizError": "quiz",
 }
 
@@ -54,14 +100,38 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "make_churn", "fingerprint", "CHURN_FEATURES",
-    "evaluate", "Gate", "GateReport", "MetricCheck", "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE",
-    "baseline_from", "bootstrap_metric",
-    "ModelCard", "environment_versions", "check_compatibility",
-    "Registry", "parse_version", "bump_version",
-    "PersistError", "InvalidVersionError", "VersionExistsError", "VersionNotFoundError",
-    "MissingMetricError", "GateRejected", "CardError", "IntegrityError", "CompatibilityError",
-    "CompatibilityWarning", "UntrustedTypeError", "LockTimeoutError", "RollbackError",
-    "InvalidArgumentError", "ArgumentTypeError", "MissingFileError",
+    "make_churn",
+    "fingerprint",
+    "CHURN_FEATURES",
+    "evaluate",
+    "Gate",
+    "GateReport",
+    "MetricCheck",
+    "DEFAULT_THRESHOLDS",
+    "DEFAULT_BASELINE",
+    "baseline_from",
+    "bootstrap_metric",
+    "ModelCard",
+    "environment_versions",
+    "check_compatibility",
+    "Registry",
+    "parse_version",
+    "bump_version",
+    "PersistError",
+    "InvalidVersionError",
+    "VersionExistsError",
+    "VersionNotFoundError",
+    "MissingMetricError",
+    "GateRejected",
+    "CardError",
+    "IntegrityError",
+    "CompatibilityError",
+    "CompatibilityWarning",
+    "UntrustedTypeError",
+    "LockTimeoutError",
+    "RollbackError",
+    "InvalidArgumentError",
+    "ArgumentTypeError",
+    "MissingFileError",
     *_LAZY,
 ]

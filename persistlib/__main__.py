@@ -4,6 +4,7 @@ Serves the model an alias points to over HTTP until you press Ctrl+C. The
 endpoints are those of :mod:`persistlib.http` (``POST /predict``, ``GET
 /health``, ``GET /version``, ``POST /admin/swap``, ``POST /admin/rollback``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     root = Path(args.registry)
     if not root.is_dir():
-        print(f"error: no registry folder at {str(root)!r}; pass --registry with an existing registry.",
-              file=sys.stderr)
+        print(
+            f"error: no registry folder at {str(root)!r}; pass --registry with an existing registry.", file=sys.stderr
+        )
         return 2
     if not 0 <= args.port <= 65535:
         print(f"error: --port must be between 0 and 65535, got {args.port}.", file=sys.stderr)
@@ -71,13 +73,15 @@ def _serve(args: argparse.Namespace) -> int:
             sock.bind(("127.0.0.1", args.port))
         except OSError as e:
             sock.close()
-            print(f"error: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port, "
-                  "or --port 0 for any free one.", file=sys.stderr)
+            print(
+                f"error: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port, "
+                "or --port 0 for any free one.",
+                file=sys.stderr,
+            )
             return 2
         port = sock.getsockname()[1]
         print(f"serving v{server.version} ({args.alias}) from {root} on http://127.0.0.1:{port}", flush=True)
-        config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="info",
-                                lifespan="off")
+        config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="info", lifespan="off")
         with sock:
             uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -13,6 +13,7 @@ Two design choices keep it safe and fast:
   microseconds); a background thread writes rows in batches, one transaction
   per batch. Call :meth:`AuditLog.flush` before you query, to wait for the queue.
 """
+
 from __future__ import annotations
 
 import json
@@ -161,10 +162,10 @@ class _Writer:
         if problems or unmatched:
             with self._lock:
                 self._problem_count += len(problems)
-                self._problems.extend(problems[:self._KEEP - len(self._problems)])
+                self._problems.extend(problems[: self._KEEP - len(self._problems)])
                 self._unmatched_count += len(unmatched)
                 self.unmatched_total += len(unmatched)
-                self._unmatched.extend(unmatched[:self._KEEP - len(self._unmatched)])
+                self._unmatched.extend(unmatched[: self._KEEP - len(self._unmatched)])
 
 
 class AuditLog:
@@ -188,8 +189,9 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
-            raise InvalidArgumentError(f"audit path {str(self.path)!r} is a folder; pass a file path "
-                                    "such as 'workspace/audit.sqlite'.")
+            raise InvalidArgumentError(
+                f"audit path {str(self.path)!r} is a folder; pass a file path such as 'workspace/audit.sqlite'."
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             con = _connect(self.path)
@@ -199,8 +201,10 @@ class AuditLog:
             finally:
                 con.close()
         except sqlite3.DatabaseError as e:
-            raise AuditError(f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
-                             "file path, or move the existing file away.") from None
+            raise AuditError(
+                f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
+                "file path, or move the existing file away."
+            ) from None
         self._writer = _Writer(self.path)
         # An AuditLog nobody references any more (a re-run notebook cell) stops its writer thread.
         self._finalizer = weakref.finalize(self, self._writer.stop)
@@ -228,15 +232,24 @@ class AuditLog:
 
     def _check_open(self, action: str) -> None:
         if self.closed:
-            raise AuditError(f"this AuditLog is closed, so it cannot {action}; open a new AuditLog(path) "
-                             "to keep recording (rows already written stay in the file).")
+            raise AuditError(
+                f"this AuditLog is closed, so it cannot {action}; open a new AuditLog(path) "
+                "to keep recording (rows already written stay in the file)."
+            )
 
     def record(self, prediction: "Prediction", *, user_id: Any = None, artifact_sha256: str) -> None:
         """Queue one row for ``prediction``. Returns at once; the writer thread stores it."""
         self._check_open("record predictions")
-        row = (_now(), prediction.request_id, None if user_id is None else str(user_id), prediction.arm,
-               prediction.version, artifact_sha256, round(float(prediction.latency_ms), 4),
-               json.dumps(prediction.labels))
+        row = (
+            _now(),
+            prediction.request_id,
+            None if user_id is None else str(user_id),
+            prediction.arm,
+            prediction.version,
+            artifact_sha256,
+            round(float(prediction.latency_ms), 4),
+            json.dumps(prediction.labels),
+        )
         self._writer.queue.put(("insert", row))
 
     def record_outcome(self, request_id: str, y_true: Any) -> None:
@@ -277,8 +290,10 @@ class AuditLog:
         done = threading.Event()
         self._writer.queue.put(("flush", done))
         if not done.wait(timeout):
-            raise AuditError(f"the audit writer did not catch up within {timeout:g}s; the disk may be slow "
-                             "or another process holds the database; call flush() again, with a larger timeout.")
+            raise AuditError(
+                f"the audit writer did not catch up within {timeout:g}s; the disk may be slow "
+                "or another process holds the database; call flush() again, with a larger timeout."
+            )
         n_problems, problems, n_unmatched, unmatched = self._writer.take_problems()
         parts = []
         if n_problems:
@@ -286,11 +301,12 @@ class AuditLog:
             parts.append(f"{n_problems} row(s) could not be written ({shown})")
         if n_unmatched:
             shown = ", ".join(map(repr, unmatched[:_MAX_SHOWN])) + (" ..." if n_unmatched > _MAX_SHOWN else "")
-            parts.append(f"{n_unmatched} outcome(s) name a request_id with no recorded prediction "
-                         f"({shown}); pass the request_id of a Prediction made with this log")
+            parts.append(
+                f"{n_unmatched} outcome(s) name a request_id with no recorded prediction "
+                f"({shown}); pass the request_id of a Prediction made with this log"
+            )
         if parts:
-            raise AuditError("the audit writer reports: " + "; and ".join(parts) +
-                             ". Every other row was written.")
+            raise AuditError("the audit writer reports: " + "; and ".join(parts) + ". Every other row was written.")
 
     def close(self) -> None:
         """Write what is queued, then stop the writer thread. Safe to call twice."""
@@ -315,8 +331,10 @@ class AuditLog:
         """
         rows = self._query("SELECT * FROM predictions WHERE request_id = ?", (request_id,))
         if not rows:
-            raise AuditError(f"no prediction with request_id {request_id!r} in {self.path.name}; "
-                             "check the id, or call flush() first if it was just made.")
+            raise AuditError(
+                f"no prediction with request_id {request_id!r} in {self.path.name}; "
+                "check the id, or call flush() first if it was just made."
+            )
         return _as_dict(rows[0])
 
     def which_version(self, request_id: str) -> str:
@@ -328,15 +346,22 @@ class AuditLog:
         where, params = _where(version=version)
         return int(self._query(f"SELECT COUNT(*) FROM predictions{where}", params)[0][0])
 
-    def rows(self, *, version: str | None = None, since: str | datetime | None = None,
-             until: str | datetime | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def rows(
+        self,
+        *,
+        version: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
         """Recorded rows, oldest first, filtered by version and time."""
         where, params = _where(version=version, since=since, until=until)
         lim = f" LIMIT {int(limit)}" if limit is not None else ""
         return [_as_dict(r) for r in self._query(f"SELECT * FROM predictions{where} ORDER BY id{lim}", params)]
 
-    def summary(self, *, version: str | None = None, since: str | datetime | None = None,
-                until: str | datetime | None = None) -> dict[str, dict[str, Any]]:
+    def summary(
+        self, *, version: str | None = None, since: str | datetime | None = None, until: str | datetime | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Per version: ``requests``, ``first``/``last`` timestamps, latency ``p50_ms``/``p99_ms``,
         ``positive_rate`` (share of predicted labels equal to 1), and ``accuracy`` over the rows
         whose outcome is known (``None`` if none is).
@@ -348,8 +373,17 @@ class AuditLog:
 
         out: dict[str, dict[str, Any]] = {}
         for r in self.rows(version=version, since=since, until=until):
-            s = out.setdefault(r["version"], {"requests": 0, "first": r["ts"], "_lat": [], "_labels": [],
-                                              "_hits": [], "artifact_sha256": r["artifact_sha256"]})
+            s = out.setdefault(
+                r["version"],
+                {
+                    "requests": 0,
+                    "first": r["ts"],
+                    "_lat": [],
+                    "_labels": [],
+                    "_hits": [],
+                    "artifact_sha256": r["artifact_sha256"],
+                },
+            )
             s["requests"] += 1
             s["last"] = r["ts"]
             s["_lat"].append(r["latency_ms"])
@@ -371,9 +405,16 @@ class AuditLog:
 
         return pd.DataFrame(self.rows(**filters))
 
-    def compare(self, version: str, baseline_version: str, *, since: str | datetime | None = None,
-                until: str | datetime | None = None, max_rate_shift: float = 0.15,
-                max_accuracy_drop: float = 0.05) -> "Comparison":
+    def compare(
+        self,
+        version: str,
+        baseline_version: str,
+        *,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        max_rate_shift: float = 0.15,
+        max_accuracy_drop: float = 0.05,
+    ) -> "Comparison":
         """Should ``version`` be rolled back? Compare its live behaviour with ``baseline_version``'s.
 
         Uses :meth:`summary` over the same time window for both and applies
@@ -396,12 +437,19 @@ class AuditLog:
         summary = self.summary(since=since, until=until)
         for v in (version, baseline_version):
             if v not in summary:
-                raise AuditError(f"no prediction by v{v} in {self.path.name} in that time window (versions "
-                                 f"recorded there: {list(summary) or 'none'}); check the version and since/until, "
-                                 "and call flush() first.")
-        return compare_summaries(summary[version], summary[baseline_version], version=version,
-                                 baseline_version=baseline_version, max_rate_shift=max_rate_shift,
-                                 max_accuracy_drop=max_accuracy_drop)
+                raise AuditError(
+                    f"no prediction by v{v} in {self.path.name} in that time window (versions "
+                    f"recorded there: {list(summary) or 'none'}); check the version and since/until, "
+                    "and call flush() first."
+                )
+        return compare_summaries(
+            summary[version],
+            summary[baseline_version],
+            version=version,
+            baseline_version=baseline_version,
+            max_rate_shift=max_rate_shift,
+            max_accuracy_drop=max_accuracy_drop,
+        )
 
 
 @dataclass(frozen=True)
@@ -423,14 +471,23 @@ class Comparison:
         return bool(self.reasons)
 
     def __str__(self) -> str:
-        head = (f"✗ ALARM v{self.version} vs v{self.baseline_version}: " + "; ".join(self.reasons)
-                if self.fired else f"✓ all clear: v{self.version} vs v{self.baseline_version}")
+        head = (
+            f"✗ ALARM v{self.version} vs v{self.baseline_version}: " + "; ".join(self.reasons)
+            if self.fired
+            else f"✓ all clear: v{self.version} vs v{self.baseline_version}"
+        )
         return head + (f" (not checked: {'; '.join(self.skipped)})" if self.skipped else "")
 
 
-def compare_summaries(live: Mapping[str, Any], baseline: Mapping[str, Any], *, version: str = "live",
-                      baseline_version: str = "baseline", max_rate_shift: float = 0.15,
-                      max_accuracy_drop: float = 0.05) -> Comparison:
+def compare_summaries(
+    live: Mapping[str, Any],
+    baseline: Mapping[str, Any],
+    *,
+    version: str = "live",
+    baseline_version: str = "baseline",
+    max_rate_shift: float = 0.15,
+    max_accuracy_drop: float = 0.05,
+) -> Comparison:
     """Apply the rollback alarm to two per-version summaries (as :meth:`AuditLog.summary` gives).
 
     Parameters
@@ -454,15 +511,18 @@ def compare_summaries(live: Mapping[str, Any], baseline: Mapping[str, Any], *, v
             raise InvalidArgumentError(f"{name} must be a number between 0 and 1, got {value!r}.")
     for name, s in (("live", live), ("baseline", baseline)):
         if not isinstance(s, Mapping):
-            raise InvalidArgumentError(f"{name} must be one version's summary (a dict with 'positive_rate' and "
-                                       f"'accuracy'), got {type(s).__name__}.")
+            raise InvalidArgumentError(
+                f"{name} must be one version's summary (a dict with 'positive_rate' and "
+                f"'accuracy'), got {type(s).__name__}."
+            )
     reasons, skipped = [], []
     new, old = live.get("positive_rate"), baseline.get("positive_rate")
     if new is None or old is None:
         skipped.append(f"predicted positive rate (no predictions from v{version if new is None else baseline_version})")
     elif abs(new - old) > max_rate_shift:
-        reasons.append(f"predicted positive rate {new:.2f} vs {old:.2f} (moved {abs(new - old):.2f}, "
-                       f"more than {max_rate_shift:g})")
+        reasons.append(
+            f"predicted positive rate {new:.2f} vs {old:.2f} (moved {abs(new - old):.2f}, more than {max_rate_shift:g})"
+        )
     new, old = live.get("accuracy"), baseline.get("accuracy")
     if new is None or old is None:
         skipped.append(f"accuracy (no outcomes yet for v{version if new is None else baseline_version})")
@@ -488,13 +548,15 @@ def _where(*, version: str | None = None, since: Any = None, until: Any = None) 
 def _ts(value: Any, name: str) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise InvalidArgumentError(f"{name}= must be timezone-aware (audit times are UTC), e.g. "
-                             "datetime.now(timezone.utc).")
+            raise InvalidArgumentError(
+                f"{name}= must be timezone-aware (audit times are UTC), e.g. datetime.now(timezone.utc)."
+            )
         return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
     if isinstance(value, str) and value[:4].isdigit():
         return value
-    raise InvalidArgumentError(f"{name}= must be an ISO time string like '2026-11-26T00:00' or an aware datetime, "
-                     f"got {value!r}.")
+    raise InvalidArgumentError(
+        f"{name}= must be an ISO time string like '2026-11-26T00:00' or an aware datetime, got {value!r}."
+    )
 
 
 def _as_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -502,4 +564,3 @@ def _as_dict(row: sqlite3.Row) -> dict[str, Any]:
     d["prediction"] = json.loads(d["prediction"])
     d["outcome"] = json.loads(d["outcome"]) if d["outcome"] is not None else None
     return d
-

@@ -4,6 +4,7 @@ A card answers, years later: *what is this file, where did it come from, how
 good was it, and what do I need installed to load it?* It is plain JSON, so a
 person can read it and any tool can parse it.
 """
+
 from __future__ import annotations
 
 import html
@@ -85,11 +86,12 @@ def check_compatibility(recorded: dict[str, str], installed: dict[str, str] | No
         strict = _STRICT.get(pkg)
         fix = f"pip install {pkg}=={rec}" if pkg != "python" else f"use Python {rec}"
         if strict and _parts(rec)[:strict] != _parts(inst)[:strict]:
-            errors.append(f"{pkg}: saved with {rec}, installed {inst}. Fix: {fix} "
-                          "(or retrain and save the model again under the installed version).")
+            errors.append(
+                f"{pkg}: saved with {rec}, installed {inst}. Fix: {fix} "
+                "(or retrain and save the model again under the installed version)."
+            )
         else:
-            notes.append(f"{pkg}: saved with {rec}, installed {inst}; "
-                         f"usually harmless, but to match exactly: {fix}.")
+            notes.append(f"{pkg}: saved with {rec}, installed {inst}; usually harmless, but to match exactly: {fix}.")
     if errors:
         raise CompatibilityError(
             "this model was saved in an environment that cannot safely load here:\n  "
@@ -139,8 +141,10 @@ class ModelCard:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CardError(f"{source} is not valid JSON ({e}); restore it from a backup, "
-                            "or delete this version's files and save the model again.") from None
+            raise CardError(
+                f"{source} is not valid JSON ({e}); restore it from a backup, "
+                "or delete this version's files and save the model again."
+            ) from None
         if not isinstance(data, dict):
             raise CardError(f"{source} must hold a JSON object, got {type(data).__name__}.")
         known = {f.name for f in fields(cls)}
@@ -148,11 +152,14 @@ class ModelCard:
         missing = sorted(required - data.keys())
         unknown = sorted(data.keys() - known)
         if missing:
-            raise CardError(f"{source} is missing required field(s) {missing}; "
-                            "it is incomplete or not a persistlib card.")
+            raise CardError(
+                f"{source} is missing required field(s) {missing}; it is incomplete or not a persistlib card."
+            )
         if unknown:
-            raise CardError(f"{source} has unknown field(s) {unknown}; it was written by another "
-                            "tool or a newer persistlib (upgrade persistlib).")
+            raise CardError(
+                f"{source} has unknown field(s) {unknown}; it was written by another "
+                "tool or a newer persistlib (upgrade persistlib)."
+            )
         for name in ("version", "trained_at", "algorithm", "artifact", "artifact_sha256", "format"):
             if not isinstance(data.get(name, ""), str):
                 raise CardError(f"{source}: field {name!r} must be a string, got {data[name]!r}.")
@@ -191,20 +198,26 @@ class ModelCard:
     def __str__(self) -> str:
         m = ", ".join(f"{k}={v:.3f}" for k, v in self.metrics.items())
         verdict = "" if self.gate is None else ("gate PASS" if self.gate.get("passed") else "gate FAIL")
-        return (f"model v{self.version} · {self.algorithm} · trained {self.trained_at}\n"
-                f"  metrics: {m or '—'} {('· ' + verdict) if verdict else ''}\n"
-                f"  artefact: {self.artifact} ({self.format}) sha256 {self.artifact_sha256[:12]}…\n"
-                f"  dataset: {self.dataset or '—'} sha256 {(self.dataset_sha256 or '—')[:12]}")
+        return (
+            f"model v{self.version} · {self.algorithm} · trained {self.trained_at}\n"
+            f"  metrics: {m or '—'} {('· ' + verdict) if verdict else ''}\n"
+            f"  artefact: {self.artifact} ({self.format}) sha256 {self.artifact_sha256[:12]}…\n"
+            f"  dataset: {self.dataset or '—'} sha256 {(self.dataset_sha256 or '—')[:12]}"
+        )
 
     def _repr_html_(self) -> str:
         e = html.escape
 
         def table(title: str, d: dict[str, Any]) -> str:
-            body = "".join(f'<tr><td style="text-align:left">{e(str(k))}</td>'
-                           f'<td style="text-align:left" title="{e(str(v))}"><code>{e(_short(v))}</code></td></tr>'
-                           for k, v in d.items())
-            return (f'<table class="persistlib-card-{title}" style="margin:0"><tr><th colspan="2" '
-                    f'style="text-align:left">{title}</th></tr>{body}</table>')
+            body = "".join(
+                f'<tr><td style="text-align:left">{e(str(k))}</td>'
+                f'<td style="text-align:left" title="{e(str(v))}"><code>{e(_short(v))}</code></td></tr>'
+                for k, v in d.items()
+            )
+            return (
+                f'<table class="persistlib-card-{title}" style="margin:0"><tr><th colspan="2" '
+                f'style="text-align:left">{title}</th></tr>{body}</table>'
+            )
 
         gate = ""
         if self.gate is not None:
@@ -212,10 +225,16 @@ class ModelCard:
             gate = f' · <b class="persistlib-card-gate">{"✓ gate PASS" if ok else "✗ gate FAIL"}</b>'
         sections = [
             table("metrics", {k: f"{v:.3f}" for k, v in self.metrics.items()} or {"—": "none recorded"}),
-            table("artefact", {"file": self.artifact, "format": self.format, "bytes": self.artifact_bytes,
-                               "sha256": _hash(self.artifact_sha256)}),
-            table("data", {"dataset": self.dataset, "rows": self.dataset_rows,
-                           "sha256": _hash(self.dataset_sha256)}),
+            table(
+                "artefact",
+                {
+                    "file": self.artifact,
+                    "format": self.format,
+                    "bytes": self.artifact_bytes,
+                    "sha256": _hash(self.artifact_sha256),
+                },
+            ),
+            table("data", {"dataset": self.dataset, "rows": self.dataset_rows, "sha256": _hash(self.dataset_sha256)}),
             table("environment", self.dependencies),
         ]
         notes = f"<p>{e(self.notes)}</p>" if self.notes else ""

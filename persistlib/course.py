@@ -1,4 +1,5 @@
 """Small helpers the notebooks share: a workspace folder and an environment check."""
+
 from __future__ import annotations
 
 import html
@@ -72,9 +73,13 @@ class EnvironmentReport:
     def _repr_html_(self) -> str:
         body = "".join(
             f"<tr><td>{'✓' if ok else '✗'}</td><td>{html.escape(p)}</td><td>{html.escape(g or 'missing')}</td>"
-            f"<td>{html.escape(w)}</td></tr>" for p, w, g, ok in self.rows)
-        return (f"<table><tr><th></th><th>package</th><th>installed</th><th>course pin</th></tr>{body}</table>"
-                f"<p>{'✓ All set!' if self.ok else '✗ Run <code>pip install -r requirements.txt</code>'}</p>")
+            f"<td>{html.escape(w)}</td></tr>"
+            for p, w, g, ok in self.rows
+        )
+        return (
+            f"<table><tr><th></th><th>package</th><th>installed</th><th>course pin</th></tr>{body}</table>"
+            f"<p>{'✓ All set!' if self.ok else '✗ Run <code>pip install -r requirements.txt</code>'}</p>"
+        )
 
 
 def environment_check(required: tuple[tuple[str, str], ...] = REQUIRED_PACKAGES) -> EnvironmentReport:

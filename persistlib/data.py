@@ -3,6 +3,7 @@
 Nothing here downloads anything: :func:`make_churn` generates the data from a
 seed, so every notebook runs offline and gives the same numbers every time.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,15 +24,15 @@ CHURN_FEATURES: tuple[str, ...] = (
     "tenure_months",
     "monthly_charges",
     "total_charges",
-    "contract",            # 0 = month-to-month, 1 = one year, 2 = two years
+    "contract",  # 0 = month-to-month, 1 = one year, 2 = two years
     "support_calls",
     "late_payments",
     "num_products",
-    "satisfaction",        # survey score, 1 (bad) to 5 (good)
-    "internet_fiber",      # 1 = fibre, 0 = DSL / none
+    "satisfaction",  # survey score, 1 (bad) to 5 (good)
+    "internet_fiber",  # 1 = fibre, 0 = DSL / none
     "paperless_billing",
     "senior",
-    "region",              # 0 = north, 1 = south, 2 = east, 3 = west
+    "region",  # 0 = north, 1 = south, 2 = east, 3 = west
 )
 
 
@@ -68,13 +69,14 @@ def make_churn(
     (1000, 12)
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise InvalidArgumentError(
-            f"n_samples must be a positive integer, got {n_samples!r}; try make_churn(5000)."
-        )
-    if isinstance(drift, bool) or not isinstance(drift, (int, float, np.floating)) or not np.isfinite(drift) or drift < 0:
-        raise InvalidArgumentError(
-            f"drift must be a finite number >= 0 (0 = no drift, 1 = a lot), got {drift!r}."
-        )
+        raise InvalidArgumentError(f"n_samples must be a positive integer, got {n_samples!r}; try make_churn(5000).")
+    if (
+        isinstance(drift, bool)
+        or not isinstance(drift, (int, float, np.floating))
+        or not np.isfinite(drift)
+        or drift < 0
+    ):
+        raise InvalidArgumentError(f"drift must be a finite number >= 0 (0 = no drift, 1 = a lot), got {drift!r}.")
     n, d = int(n_samples), float(drift)
     rng = np.random.default_rng(random_state)
 
@@ -82,9 +84,7 @@ def make_churn(
     tenure = np.clip(rng.gamma(2.0, 14.0 * (1 + contract) / (1 + 0.5 * d), size=n), 0, 72).round()
     fiber = (rng.random(n) < 0.45 + 0.15 * min(d, 2)).astype(int)
     num_products = rng.integers(1, 6, size=n)
-    monthly = np.clip(
-        25 + 30 * fiber + 8 * num_products + 10 * d + rng.normal(0, 10, size=n), 18, 160
-    ).round(2)
+    monthly = np.clip(25 + 30 * fiber + 8 * num_products + 10 * d + rng.normal(0, 10, size=n), 18, 160).round(2)
     total = (monthly * tenure * rng.normal(1.0, 0.05, size=n)).clip(0).round(2)
     support = rng.poisson(1.2 + 0.8 * d + 0.6 * fiber, size=n)
     late = rng.poisson(0.4 + 0.3 * d, size=n)
@@ -168,17 +168,27 @@ def fingerprint(data: Any) -> dict[str, Any]:
         h = hashlib.sha256(_canon(schema))
         for name in data.columns:
             h.update(_column_bytes(data[name]))
-        return {"kind": "dataframe", "sha256": h.hexdigest(), "rows": int(len(data)),
-                "schema_sha256": _sha(_canon(schema))}
+        return {
+            "kind": "dataframe",
+            "sha256": h.hexdigest(),
+            "rows": int(len(data)),
+            "schema_sha256": _sha(_canon(schema)),
+        }
     if isinstance(data, np.ndarray):
         if data.dtype == object:
-            raise ArgumentTypeError("fingerprint cannot hash an object-dtype array; convert it to a "
-                            "numeric dtype or a pandas.DataFrame first.")
+            raise ArgumentTypeError(
+                "fingerprint cannot hash an object-dtype array; convert it to a "
+                "numeric dtype or a pandas.DataFrame first."
+            )
         schema = {"dtype": data.dtype.str, "shape": list(data.shape[1:])}
         h = hashlib.sha256(_canon(schema) + _canon(list(data.shape)))
         h.update(np.ascontiguousarray(data).tobytes())
-        return {"kind": "ndarray", "sha256": h.hexdigest(),
-                "rows": int(data.shape[0]) if data.ndim else 1, "schema_sha256": _sha(_canon(schema))}
+        return {
+            "kind": "ndarray",
+            "sha256": h.hexdigest(),
+            "rows": int(data.shape[0]) if data.ndim else 1,
+            "schema_sha256": _sha(_canon(schema)),
+        }
     if isinstance(data, (str, os.PathLike)):
         return _fingerprint_file(Path(data))
     raise ArgumentTypeError(

@@ -17,6 +17,7 @@ notebook (and the tests) can show the genuine error rather than describe it:
 
 Never use these on files you care about.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,9 +36,17 @@ import numpy as np
 from .errors import InvalidArgumentError, MissingFileError, PersistError
 
 __all__ = [
-    "make_version_mismatch_pickle", "make_malicious_pickle", "replace_artifact", "edit_card",
-    "log1p_charges", "save_with_main_function", "load_in_fresh_python", "FreshLoad",
-    "skops_untrusted_types", "pickle_imports", "recommend_format",
+    "make_version_mismatch_pickle",
+    "make_malicious_pickle",
+    "replace_artifact",
+    "edit_card",
+    "log1p_charges",
+    "save_with_main_function",
+    "load_in_fresh_python",
+    "FreshLoad",
+    "skops_untrusted_types",
+    "pickle_imports",
+    "recommend_format",
 ]
 
 
@@ -80,8 +89,10 @@ def make_version_mismatch_pickle(model: Any, path: str | os.PathLike, fake_versi
     if not isinstance(fake_version, str) or not fake_version.strip():
         raise InvalidArgumentError(f"fake_version must be a version string like '1.0.2', got {fake_version!r}.")
     if fake_version == sklearn.__version__:
-        raise InvalidArgumentError(f"fake_version {fake_version!r} is the installed scikit-learn version, so no "
-                         "warning would follow; pick another, e.g. '1.0.2'.")
+        raise InvalidArgumentError(
+            f"fake_version {fake_version!r} is the installed scikit-learn version, so no "
+            "warning would follow; pick another, e.g. '1.0.2'."
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -102,9 +113,13 @@ class _WriteNote:
         return (Path.write_text, (self.note_path, self.message))
 
 
-def make_malicious_pickle(path: str | os.PathLike, note_path: str | os.PathLike, *, model: Any = None,
-                          message: str = "This note was written by unpickling a file. "
-                                         "It could have been any code at all.\n") -> Path:
+def make_malicious_pickle(
+    path: str | os.PathLike,
+    note_path: str | os.PathLike,
+    *,
+    model: Any = None,
+    message: str = "This note was written by unpickling a file. It could have been any code at all.\n",
+) -> Path:
     """Write a HARMLESS pickle whose loading writes ``message`` to ``note_path``.
 
     Unpickling calls ``pathlib.Path.write_text(note_path, message)``: a
@@ -182,8 +197,7 @@ def replace_artifact(root: str | os.PathLike, version: str, source: str | os.Pat
     return target
 
 
-def edit_card(root: str | os.PathLike, version: str, *, match_artifact: bool = False,
-              **changes: Any) -> dict[str, Any]:
+def edit_card(root: str | os.PathLike, version: str, *, match_artifact: bool = False, **changes: Any) -> dict[str, Any]:
     """Rewrite fields of a version's card in place, as someone without the signing key would.
 
     Parameters
@@ -239,7 +253,7 @@ def log1p_charges(X: Any) -> Any:
     return X
 
 
-_SCRIPT = '''\
+_SCRIPT = """\
 import joblib
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -250,15 +264,15 @@ import persistlib as pl
 X, y = pl.make_churn(300, random_state=0)
 model = make_pipeline(FunctionTransformer(log1p_charges), StandardScaler(), LogisticRegression()).fit(X, y)
 joblib.dump(model, {path!r})
-'''
+"""
 
-_IN_MAIN = '''
+_IN_MAIN = """
 def log1p_charges(X):  # defined here, in the script: its module is __main__
     X = X.copy()
     for col in ("monthly_charges", "total_charges"):
         X[col] = np.log1p(X[col])
     return X
-'''
+"""
 
 
 def save_with_main_function(path: str | os.PathLike, *, importable: bool, timeout: float = 120) -> Path:
@@ -277,8 +291,9 @@ def save_with_main_function(path: str | os.PathLike, *, importable: bool, timeou
     definition = "from persistlib.demos import log1p_charges" if importable else _IN_MAIN
     script = path.with_suffix(".train.py")
     script.write_text(_SCRIPT.format(definition=definition, path=str(path)), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=timeout, cwd=path.parent)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=path.parent
+    )
     if done.returncode != 0:
         raise PersistError(f"the training script {script.name} failed:\n{done.stderr[-2000:]}")
     return path
@@ -308,8 +323,9 @@ def load_in_fresh_python(path: str | os.PathLike, *, timeout: float = 120) -> Fr
     path = Path(path).resolve()
     if not path.is_file():
         raise MissingFileError(f"no file at {str(path)!r} to load.")
-    done = subprocess.run([sys.executable, "-c", _LOADER, str(path)], capture_output=True, text=True,
-                          timeout=timeout, cwd=path.parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADER, str(path)], capture_output=True, text=True, timeout=timeout, cwd=path.parent
+    )
     if done.returncode == 0:
         return FreshLoad(True, done.stdout.strip().splitlines()[-1])
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
@@ -326,12 +342,12 @@ def skops_untrusted_types(model: Any) -> list[str]:
     return sorted(sio.get_untrusted_types(data=sio.dumps(model)))
 
 
-
 # --------------------------------------------------------------------------- choosing a format
 
 
-def recommend_format(*, need_python_object: bool, untrusted_source: bool, need_mmap: bool = False,
-                     custom_functions: bool = False) -> tuple[str, str]:
+def recommend_format(
+    *, need_python_object: bool, untrusted_source: bool, need_mmap: bool = False, custom_functions: bool = False
+) -> tuple[str, str]:
     """Follow scikit-learn's model-persistence questions, in order, to a format.
 
     1. Only predictions needed? ONNX. 2. Could the file come from someone you
@@ -345,17 +361,31 @@ def recommend_format(*, need_python_object: bool, untrusted_source: bool, need_m
     """
     if not need_python_object:
         if custom_functions:
-            return ("joblib", "ONNX cannot convert custom Python functions; keep a Python format, "
-                              "with the functions in an importable module")
+            return (
+                "joblib",
+                "ONNX cannot convert custom Python functions; keep a Python format, "
+                "with the functions in an importable module",
+            )
         return ("onnx", "only predictions are needed: portable, no pickle, fast single-row predictions")
     if untrusted_source:
-        return ("skops", "the file may come from an untrusted source: skops loads only reviewed types, "
-                         "never arbitrary code")
+        return (
+            "skops",
+            "the file may come from an untrusted source: skops loads only reviewed types, never arbitrary code",
+        )
     if need_mmap:
-        return ("joblib", "joblib.load(path, mmap_mode='r') on an uncompressed file shares large arrays "
-                          "between processes (compressed files cannot be memory-mapped)")
+        return (
+            "joblib",
+            "joblib.load(path, mmap_mode='r') on an uncompressed file shares large arrays "
+            "between processes (compressed files cannot be memory-mapped)",
+        )
     if custom_functions:
-        return ("joblib", "custom functions must live in an importable module on every machine that "
-                          "loads the model (or use cloudpickle, with no forward-compatibility guarantee)")
-    return ("joblib", "a trusted source and the Python object needed: joblib with compression, "
-                      "verified by a registry's sha256 before loading")
+        return (
+            "joblib",
+            "custom functions must live in an importable module on every machine that "
+            "loads the model (or use cloudpickle, with no forward-compatibility guarantee)",
+        )
+    return (
+        "joblib",
+        "a trusted source and the Python object needed: joblib with compression, "
+        "verified by a registry's sha256 before loading",
+    )

@@ -3,6 +3,7 @@
 Catch ``PersistError`` to handle them all; catch a subclass to handle one kind.
 Each message says what went wrong *and* what to do about it.
 """
+
 from __future__ import annotations
 
 __all__ = [

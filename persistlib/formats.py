@@ -11,6 +11,7 @@ Method names::
 :func:`compare_formats` (notebook 06, ``benchmarks/formats.py``) also takes
 ``"onnx"`` and adds prediction latency (:func:`predict_latency`) per format.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,8 +23,17 @@ from typing import Any, Callable
 
 from .errors import InvalidArgumentError
 
-__all__ = ["PersistMethod", "available_methods", "measure", "Measurement",
-           "Latency", "predict_latency", "compare_formats", "plot_comparison", "BENCHMARK_FORMATS"]
+__all__ = [
+    "PersistMethod",
+    "available_methods",
+    "measure",
+    "Measurement",
+    "Latency",
+    "predict_latency",
+    "compare_formats",
+    "plot_comparison",
+    "BENCHMARK_FORMATS",
+]
 
 
 @dataclass(frozen=True)
@@ -140,17 +150,18 @@ def _round_trip(model: Any, m: PersistMethod, folder: str | Path, repeat: int) -
 class Latency:
     """Prediction latency of a loaded model, in seconds."""
 
-    single_p50_s: float   #: median time to predict one row
-    single_p99_s: float   #: 99th percentile for one row (the slow tail a user notices)
-    batch_s: float        #: best time to predict ``batch_rows`` rows at once
+    single_p50_s: float  #: median time to predict one row
+    single_p99_s: float  #: 99th percentile for one row (the slow tail a user notices)
+    batch_s: float  #: best time to predict ``batch_rows`` rows at once
     batch_rows: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def predict_latency(predict: Callable[[Any], Any], X: Any, *, n_single: int = 200,
-                    batch_rows: int = 1000, batch_repeat: int = 5) -> Latency:
+def predict_latency(
+    predict: Callable[[Any], Any], X: Any, *, n_single: int = 200, batch_rows: int = 1000, batch_repeat: int = 5
+) -> Latency:
     """Time ``predict`` on single rows and on one batch.
 
     Parameters
@@ -171,8 +182,9 @@ def predict_latency(predict: Callable[[Any], Any], X: Any, *, n_single: int = 20
     import numpy as np
 
     if n_single < 1 or batch_rows < 1 or batch_repeat < 1:
-        raise InvalidArgumentError(f"n_single, batch_rows and batch_repeat must be >= 1, got "
-                         f"{n_single}, {batch_rows}, {batch_repeat}.")
+        raise InvalidArgumentError(
+            f"n_single, batch_rows and batch_repeat must be >= 1, got {n_single}, {batch_rows}, {batch_repeat}."
+        )
     rows = _take_rows(X)
     n = len(X)
     if n == 0:
@@ -202,12 +214,28 @@ def _take_rows(X: Any) -> Callable[[Any], Any]:
 
 #: The formats :func:`compare_formats` knows: the methods above, plus ONNX.
 BENCHMARK_FORMATS: tuple[str, ...] = (
-    "pickle", "joblib-0", "joblib-3", "joblib-9", "joblib-lz4-3", "joblib-lzma-3", "skops", "onnx")
+    "pickle",
+    "joblib-0",
+    "joblib-3",
+    "joblib-9",
+    "joblib-lz4-3",
+    "joblib-lzma-3",
+    "skops",
+    "onnx",
+)
 
 
-def compare_formats(model: Any, X: Any, folder: str | Path, *, formats: tuple[str, ...] | list[str] | None = None,
-                    n_single: int = 200, batch_rows: int = 1000, repeat: int = 1,
-                    label: str = "") -> list[dict[str, Any]]:
+def compare_formats(
+    model: Any,
+    X: Any,
+    folder: str | Path,
+    *,
+    formats: tuple[str, ...] | list[str] | None = None,
+    n_single: int = 200,
+    batch_rows: int = 1000,
+    repeat: int = 1,
+    label: str = "",
+) -> list[dict[str, Any]]:
     """Save, load and predict with ``model`` in several formats, side by side, in one run.
 
     For each format: file size, save time, load time (best of ``repeat``), then
@@ -238,15 +266,26 @@ def compare_formats(model: Any, X: Any, folder: str | Path, *, formats: tuple[st
     """
     if formats is None:
         known = set(available_methods()) | {"onnx"}
-        formats = [f for f in BENCHMARK_FORMATS if f in known and
-                   (f != "onnx" or importlib.util.find_spec("onnxruntime") is not None)]
+        formats = [
+            f
+            for f in BENCHMARK_FORMATS
+            if f in known and (f != "onnx" or importlib.util.find_spec("onnxruntime") is not None)
+        ]
     out = []
     for fmt in formats:
         m = _onnx_method(X) if fmt == "onnx" else get_method(fmt)
         size, save_s, load_s, loaded = _round_trip(model, m, folder, repeat)
         lat = predict_latency(loaded.predict, X, n_single=n_single, batch_rows=batch_rows)
-        out.append({"model": label or type(model).__name__, "format": fmt, "bytes": size,
-                    "save_s": save_s, "load_s": load_s, **lat.to_dict()})
+        out.append(
+            {
+                "model": label or type(model).__name__,
+                "format": fmt,
+                "bytes": size,
+                "save_s": save_s,
+                "load_s": load_s,
+                **lat.to_dict(),
+            }
+        )
     return out
 
 
@@ -270,15 +309,20 @@ def plot_comparison(rows: list[dict[str, Any]]) -> Any:
         raise InvalidArgumentError("plot_comparison needs at least one row from compare_formats().")
     models = list(dict.fromkeys(r["model"] for r in rows))
     formats = list(dict.fromkeys(r["format"] for r in rows))
-    panels = [("bytes", "file size (MB)", 1e-6), ("save_s", "save (s)", 1.0), ("load_s", "load (s)", 1.0),
-              ("single_p50_s", "1-row predict p50 (ms)", 1e3)]
+    panels = [
+        ("bytes", "file size (MB)", 1e-6),
+        ("save_s", "save (s)", 1.0),
+        ("load_s", "load (s)", 1.0),
+        ("single_p50_s", "1-row predict p50 (ms)", 1e3),
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     width = 0.8 / len(models)
     x = np.arange(len(formats))
     for ax, (key, title, scale) in zip(axes, panels):
         for j, name in enumerate(models):
-            vals = [next((r[key] * scale for r in rows if r["model"] == name and r["format"] == f), np.nan)
-                    for f in formats]
+            vals = [
+                next((r[key] * scale for r in rows if r["model"] == name and r["format"] == f), np.nan) for f in formats
+            ]
             ax.bar(x + j * width - 0.4 + width / 2, vals, width, label=name)
         ax.set_title(title)
         ax.set_xticks(x, formats, rotation=60, ha="right")

@@ -9,6 +9,7 @@ A gate makes two checks per metric:
 A model can clear every threshold and still be worse than production; that is
 why both checks exist.
 """
+
 from __future__ import annotations
 
 import html
@@ -18,8 +19,18 @@ from typing import Any, Mapping
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MissingMetricError
 
-__all__ = ["evaluate", "Gate", "GateReport", "MetricCheck", "baseline_from", "mark",
-           "DEFAULT_THRESHOLDS", "DEFAULT_BASELINE", "bootstrap_metric", "BootstrapInterval"]
+__all__ = [
+    "evaluate",
+    "Gate",
+    "GateReport",
+    "MetricCheck",
+    "baseline_from",
+    "mark",
+    "DEFAULT_THRESHOLDS",
+    "DEFAULT_BASELINE",
+    "bootstrap_metric",
+    "BootstrapInterval",
+]
 
 #: The lesson's gate: minimum scores a candidate must reach.
 DEFAULT_THRESHOLDS: dict[str, float] = {"accuracy": 0.88, "precision": 0.70, "recall": 0.65}
@@ -110,13 +121,14 @@ class GateReport:
             if not r.meets_threshold:
                 out.append(f"{r.metric} {r.value:.3f} is below the threshold {r.threshold:.3f}")
             if r.matches_baseline is False:
-                out.append(f"{r.metric} {r.value:.3f} is below the baseline {r.baseline:.3f}"
-                           + (f" minus tolerance {self.tolerance:g}" if self.tolerance else ""))
+                out.append(
+                    f"{r.metric} {r.value:.3f} is below the baseline {r.baseline:.3f}"
+                    + (f" minus tolerance {self.tolerance:g}" if self.tolerance else "")
+                )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "tolerance": self.tolerance,
-                "rows": [asdict(r) for r in self.rows]}
+        return {"passed": self.passed, "tolerance": self.tolerance, "rows": [asdict(r) for r in self.rows]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "GateReport":
@@ -141,8 +153,10 @@ class GateReport:
         return f"<GateReport {self.verdict}: {len(self.rows)} metrics>"
 
     def _repr_html_(self) -> str:
-        head = ("<tr><th>metric</th><th>value</th><th>threshold</th><th>≥ threshold?</th>"
-                "<th>baseline</th><th>≥ baseline?</th><th>verdict</th></tr>")
+        head = (
+            "<tr><th>metric</th><th>value</th><th>threshold</th><th>≥ threshold?</th>"
+            "<th>baseline</th><th>≥ baseline?</th><th>verdict</th></tr>"
+        )
         body = []
         for r in self.rows:
             body.append(
@@ -154,8 +168,10 @@ class GateReport:
                 "</tr>"
             )
         tol = f" (tolerance {self.tolerance:g})" if self.tolerance else ""
-        return (f'<div class="persistlib-gate-report"><b>Gate: {self.verdict}</b>{tol}'
-                f"<table>{head}{''.join(body)}</table></div>")
+        return (
+            f'<div class="persistlib-gate-report"><b>Gate: {self.verdict}</b>{tol}'
+            f"<table>{head}{''.join(body)}</table></div>"
+        )
 
 
 class Gate:
@@ -180,13 +196,19 @@ class Gate:
     False
     """
 
-    def __init__(self, thresholds: Mapping[str, float], baseline: Mapping[str, float] | None = None,
-                 *, tolerance: float = 0.0):
+    def __init__(
+        self, thresholds: Mapping[str, float], baseline: Mapping[str, float] | None = None, *, tolerance: float = 0.0
+    ):
         self.thresholds = _validate_scores(thresholds, "thresholds")
         if not self.thresholds:
             raise InvalidArgumentError("Gate needs at least one threshold, e.g. Gate({'accuracy': 0.88}).")
         self.baseline = _validate_scores(baseline, "baseline") if baseline is not None else None
-        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance) or tolerance < 0:
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, (int, float))
+            or not math.isfinite(tolerance)
+            or tolerance < 0
+        ):
             raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}.")
         self.tolerance = float(tolerance)
 
@@ -214,17 +236,25 @@ class Gate:
         for m in names:
             value, thr = metrics[m], self.thresholds.get(m)
             base = self.baseline.get(m) if self.baseline else None
-            rows.append(MetricCheck(
-                metric=m, value=value, threshold=thr, baseline=base,
-                meets_threshold=thr is None or value >= thr,
-                matches_baseline=None if base is None else value >= base - self.tolerance - 1e-12,
-            ))
+            rows.append(
+                MetricCheck(
+                    metric=m,
+                    value=value,
+                    threshold=thr,
+                    baseline=base,
+                    meets_threshold=thr is None or value >= thr,
+                    matches_baseline=None if base is None else value >= base - self.tolerance - 1e-12,
+                )
+            )
         return GateReport(rows=tuple(rows), tolerance=self.tolerance)
 
 
-def baseline_from(registry: Any, alias: str = "production",
-                  metrics: tuple[str, ...] = ("accuracy", "precision", "recall"),
-                  default: Mapping[str, float] = DEFAULT_BASELINE) -> dict[str, float]:
+def baseline_from(
+    registry: Any,
+    alias: str = "production",
+    metrics: tuple[str, ...] = ("accuracy", "precision", "recall"),
+    default: Mapping[str, float] = DEFAULT_BASELINE,
+) -> dict[str, float]:
     """The baseline a candidate must match: the metrics recorded on ``alias``'s card.
 
     Parameters
@@ -266,8 +296,9 @@ def baseline_from(registry: Any, alias: str = "production",
 
 def _aliases_of(registry: Any) -> Mapping[str, str]:
     if not (callable(getattr(registry, "aliases", None)) and callable(getattr(registry, "card", None))):
-        raise ArgumentTypeError(f"baseline_from() needs a Registry (with .aliases() and .card()) or None, "
-                                f"got {type(registry).__name__}.")
+        raise ArgumentTypeError(
+            f"baseline_from() needs a Registry (with .aliases() and .card()) or None, got {type(registry).__name__}."
+        )
     return registry.aliases()
 
 
@@ -289,13 +320,23 @@ class BootstrapInterval:
         return self.high - self.low
 
     def __str__(self) -> str:
-        return (f"{self.metric} {self.estimate:.3f}, {self.confidence:.0%} interval "
-                f"[{self.low:.3f}, {self.high:.3f}] (width {self.width:.3f}; "
-                f"{self.n_boot} resamples of {self.n_rows} test rows)")
+        return (
+            f"{self.metric} {self.estimate:.3f}, {self.confidence:.0%} interval "
+            f"[{self.low:.3f}, {self.high:.3f}] (width {self.width:.3f}; "
+            f"{self.n_boot} resamples of {self.n_rows} test rows)"
+        )
 
 
-def bootstrap_metric(model: Any, X: Any, y: Any, metric: str = "accuracy", *, n_boot: int = 1000,
-                     confidence: float = 0.95, random_state: int | None = None) -> BootstrapInterval:
+def bootstrap_metric(
+    model: Any,
+    X: Any,
+    y: Any,
+    metric: str = "accuracy",
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    random_state: int | None = None,
+) -> BootstrapInterval:
     """How noisy is a test-set score? A percentile bootstrap interval.
 
     The model predicts the test set once; then ``n_boot`` test sets of the same
@@ -330,19 +371,21 @@ def bootstrap_metric(model: Any, X: Any, y: Any, metric: str = "accuracy", *, n_
         raise ArgumentTypeError(f"bootstrap_metric() needs a fitted model with .predict(), got {type(model).__name__}.")
     y_true = np.asarray(y)
     if len(X) != len(y_true) or len(y_true) == 0:
-        raise InvalidArgumentError(f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set "
-                         "with matching features and labels.")
+        raise InvalidArgumentError(
+            f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set with matching features and labels."
+        )
     y_pred = np.asarray(model.predict(X))
     classes = np.union1d(y_true, y_pred)
     if metric != "accuracy" and len(classes) > 2:
-        raise InvalidArgumentError(f"{metric} needs binary labels, but there are {len(classes)} classes; "
-                         "use metric='accuracy'.")
+        raise InvalidArgumentError(
+            f"{metric} needs binary labels, but there are {len(classes)} classes; use metric='accuracy'."
+        )
     pos = classes.max()
     rng = np.random.default_rng(random_state)
     n, scores = len(y_true), np.empty(n_boot)
     for start in range(0, n_boot, 200):  # in chunks, so memory stays small for big test sets
         idx = rng.integers(0, n, size=(min(200, n_boot - start), n))
-        scores[start:start + len(idx)] = _score_rows(y_true[idx], y_pred[idx], metric, pos)
+        scores[start : start + len(idx)] = _score_rows(y_true[idx], y_pred[idx], metric, pos)
     full = float(_score_rows(y_true[None, :], y_pred[None, :], metric, pos)[0])
     alpha = (1 - confidence) / 2
     low, high = np.quantile(scores, [alpha, 1 - alpha])
@@ -370,8 +413,9 @@ def _score_rows(t: Any, p: Any, metric: str, pos: Any) -> Any:
 
 def _validate_scores(scores: Any, name: str) -> dict[str, float]:
     if not isinstance(scores, Mapping):
-        raise ArgumentTypeError(f"{name} must be a dict of metric name to number, e.g. {{'accuracy': 0.9}}, "
-                        f"got {type(scores).__name__}.")
+        raise ArgumentTypeError(
+            f"{name} must be a dict of metric name to number, e.g. {{'accuracy': 0.9}}, got {type(scores).__name__}."
+        )
     out = {}
     for k, v in scores.items():
         if not isinstance(k, str):

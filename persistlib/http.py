@@ -16,6 +16,7 @@ valid request) with a ``detail`` naming the problem; the server keeps serving.
 talk to it; :func:`stop_http` shuts it down cleanly. The admin endpoints have
 no authentication, so these helpers bind to the loopback interface only.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def create_app(server: ModelServer) -> FastAPI:
     async def read_json(request: Request) -> Any:
         body = await request.body()
         if not body.strip():
-            raise _BadRequest(400, "the request body is empty; send JSON such as "
-                                   '{"rows": [{"tenure_months": 3, ...}]}.')
+            raise _BadRequest(
+                400, 'the request body is empty; send JSON such as {"rows": [{"tenure_months": 3, ...}]}.'
+            )
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -87,8 +89,13 @@ def create_app(server: ModelServer) -> FastAPI:
     @app.get("/version")
     async def version() -> Any:
         snap = server.snapshot()  # one read: a concurrent swap cannot mix two models' fields
-        return {"version": snap.version, "previous": snap.previous_version,
-                "artifact_sha256": snap.artifact_sha256, "trained_at": snap.trained_at, "ab": snap.ab}
+        return {
+            "version": snap.version,
+            "previous": snap.previous_version,
+            "artifact_sha256": snap.artifact_sha256,
+            "trained_at": snap.trained_at,
+            "ab": snap.ab,
+        }
 
     @app.post("/admin/swap")
     async def swap(request: Request) -> Any:
@@ -140,11 +147,20 @@ def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, ti
     import uvicorn
 
     if host not in _LOOPBACK:
-        raise InvalidArgumentError(f"start_http binds only to the loopback interface (127.0.0.1), got host={host!r}: "
-                         "the admin endpoints have no authentication. Put a real gateway in front to expose it.")
+        raise InvalidArgumentError(
+            f"start_http binds only to the loopback interface (127.0.0.1), got host={host!r}: "
+            "the admin endpoints have no authentication. Put a real gateway in front to expose it."
+        )
     app = create_app(server_or_app) if isinstance(server_or_app, ModelServer) else server_or_app
-    config = uvicorn.Config(app, host=host, port=int(port), log_level="warning", lifespan="off",
-                            access_log=False, timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=int(port),
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
     srv = uvicorn.Server(config)
     # uvicorn installs signal handlers only in the main thread, so a background thread is safe.
     thread = threading.Thread(target=srv.run, name="persistlib-http", daemon=True)
@@ -152,8 +168,10 @@ def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, ti
     deadline = time.monotonic() + timeout
     while not srv.started:
         if not thread.is_alive():
-            raise PersistError(f"the HTTP server on {host}:{port} failed to start (is the port in use?). "
-                               "Use port=0 to pick a free one.")
+            raise PersistError(
+                f"the HTTP server on {host}:{port} failed to start (is the port in use?). "
+                "Use port=0 to pick a free one."
+            )
         if time.monotonic() > deadline:
             srv.should_exit = True
             thread.join(timeout)

@@ -18,6 +18,7 @@ array([0, 1, 0])
 >>> check_agreement(model, onx, X_test).rate                    # doctest: +SKIP
 1.0
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,16 @@ import numpy as np
 
 from .errors import ArgumentTypeError, InvalidArgumentError, MissingFileError, PersistError
 
-__all__ = ["export_onnx", "load_onnx", "OnnxModel", "check_agreement", "Agreement",
-           "OnnxExportError", "OnnxInputError", "OnnxAgreementError"]
+__all__ = [
+    "export_onnx",
+    "load_onnx",
+    "OnnxModel",
+    "check_agreement",
+    "Agreement",
+    "OnnxExportError",
+    "OnnxInputError",
+    "OnnxAgreementError",
+]
 
 _INPUT = "X"
 
@@ -66,8 +75,7 @@ class OnnxModel:
         put in this order.
     """
 
-    def __init__(self, path: str | os.PathLike, session: Any, n_features: int,
-                 feature_names: list[str] | None = None):
+    def __init__(self, path: str | os.PathLike, session: Any, n_features: int, feature_names: list[str] | None = None):
         self.path = Path(path)
         self.session = session
         self.n_features = int(n_features)
@@ -89,9 +97,11 @@ class OnnxModel:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_rows, n_classes)``, in float32."""
         if not self.has_proba:
-            raise OnnxExportError(f"{self.path.name} has no probability output (outputs: {self._outputs}); "
-                                 "it was exported from a regressor, or from a classifier without "
-                                 "predict_proba. Use predict().")
+            raise OnnxExportError(
+                f"{self.path.name} has no probability output (outputs: {self._outputs}); "
+                "it was exported from a regressor, or from a classifier without "
+                "predict_proba. Use predict()."
+            )
         return self.session.run(["probabilities"], {_INPUT: self._to_float32(X)})[0]
 
     def _to_float32(self, X: Any) -> np.ndarray:
@@ -99,34 +109,38 @@ class OnnxModel:
             if self.feature_names is not None and list(X.columns) != self.feature_names:
                 missing = [c for c in self.feature_names if c not in X.columns]
                 if missing:
-                    raise OnnxInputError(f"the rows lack column(s) {missing} that {self.path.name} was "
-                                         f"exported with; pass a DataFrame with columns {self.feature_names}.")
+                    raise OnnxInputError(
+                        f"the rows lack column(s) {missing} that {self.path.name} was "
+                        f"exported with; pass a DataFrame with columns {self.feature_names}."
+                    )
                 X = X[self.feature_names]
             values = X.to_numpy()  # numeric columns only -> a numeric array; anything else -> object
             if values.dtype.kind not in "biuf":
                 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
                 bad = [c for c in X.columns if not (is_numeric_dtype(X[c].dtype) or is_bool_dtype(X[c].dtype))]
-                raise OnnxInputError(f"column(s) {bad} are not numeric; ONNX takes one float tensor. "
-                                     "Encode them as numbers first, as during training.")
+                raise OnnxInputError(
+                    f"column(s) {bad} are not numeric; ONNX takes one float tensor. "
+                    "Encode them as numbers first, as during training."
+                )
             X = values.astype(np.float32, copy=False)
         else:
             try:
                 X = np.asarray(X, dtype=np.float32)
             except (TypeError, ValueError):
-                raise OnnxInputError("the rows could not be converted to float32 numbers; pass a numeric "
-                                     "2-D array or a DataFrame.") from None
+                raise OnnxInputError(
+                    "the rows could not be converted to float32 numbers; pass a numeric 2-D array or a DataFrame."
+                ) from None
         if X.ndim == 1:
-            raise OnnxInputError(f"got a 1-D array of {X.shape[0]} values; pass a 2-D array, e.g. "
-                                 "X.reshape(1, -1) for one row.")
+            raise OnnxInputError(
+                f"got a 1-D array of {X.shape[0]} values; pass a 2-D array, e.g. X.reshape(1, -1) for one row."
+            )
         if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise OnnxInputError(f"got rows of shape {X.shape}; {self.path.name} expects "
-                                 f"(n_rows, {self.n_features}).")
+            raise OnnxInputError(f"got rows of shape {X.shape}; {self.path.name} expects (n_rows, {self.n_features}).")
         return np.ascontiguousarray(X)
 
 
-def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *,
-                target_opset: int | None = None) -> OnnxModel:
+def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *, target_opset: int | None = None) -> OnnxModel:
     """Convert a fitted model to ONNX, write it atomically, and open it with onnxruntime.
 
     Parameters
@@ -160,18 +174,25 @@ def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *,
     names = [str(c) for c in X_sample.columns] if hasattr(X_sample, "columns") else None
     shape = getattr(X_sample, "shape", None)
     if shape is None or len(shape) != 2 or shape[1] < 1:
-        raise InvalidArgumentError(f"X_sample must be 2-D rows of training data (a DataFrame or array), got shape {shape}.")
+        raise InvalidArgumentError(
+            f"X_sample must be 2-D rows of training data (a DataFrame or array), got shape {shape}."
+        )
     if not hasattr(model, "predict"):
         raise ArgumentTypeError(f"export_onnx needs a fitted estimator with predict(), got {type(model).__name__}.")
     options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
     try:
-        onx = convert_sklearn(model, initial_types=[(_INPUT, FloatTensorType([None, int(shape[1])]))],
-                              options=options, target_opset=target_opset)
+        onx = convert_sklearn(
+            model,
+            initial_types=[(_INPUT, FloatTensorType([None, int(shape[1])]))],
+            options=options,
+            target_opset=target_opset,
+        )
     except Exception as e:  # skl2onnx raises many kinds: RuntimeError, NotImplementedError, ...
         raise OnnxExportError(
             f"skl2onnx could not convert {type(model).__name__}: {type(e).__name__}: {e}. ONNX supports "
             "built-in scikit-learn estimators; custom Python code cannot become ONNX. Keep a pickle-based "
-            "format (joblib or skops) for this model.") from e
+            "format (joblib or skops) for this model."
+        ) from e
     meta = onx.metadata_props.add()
     meta.key, meta.value = "persistlib_feature_names", json.dumps(names)
     path = Path(path)
@@ -192,13 +213,16 @@ def load_onnx(path: str | os.PathLike) -> OnnxModel:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:
-        raise OnnxExportError(f"onnxruntime could not open {path.name}: {e}. The file is damaged or "
-                              "not an ONNX model; export it again.") from None
+        raise OnnxExportError(
+            f"onnxruntime could not open {path.name}: {e}. The file is damaged or not an ONNX model; export it again."
+        ) from None
     inp = session.get_inputs()[0]
     n_features = inp.shape[1] if len(inp.shape) == 2 and isinstance(inp.shape[1], int) else None
     if inp.name != _INPUT or n_features is None:
-        raise OnnxExportError(f"{path.name} was not written by export_onnx (input {inp.name!r} of shape "
-                              f"{inp.shape}); export it with persistlib.export_onnx.")
+        raise OnnxExportError(
+            f"{path.name} was not written by export_onnx (input {inp.name!r} of shape "
+            f"{inp.shape}); export it with persistlib.export_onnx."
+        )
     raw = session.get_modelmeta().custom_metadata_map.get("persistlib_feature_names")
     names = json.loads(raw) if raw else None
     return OnnxModel(path, session, n_features, names)
@@ -208,7 +232,7 @@ def load_onnx(path: str | os.PathLike) -> OnnxModel:
 class Agreement:
     """Result of :func:`check_agreement`."""
 
-    rate: float             #: share of rows whose predictions agree
+    rate: float  #: share of rows whose predictions agree
     n_rows: int
     n_disagree: int
     max_proba_diff: float | None  #: largest |p_onnx - p_sklearn| (classifiers), else None
@@ -260,5 +284,6 @@ def check_agreement(model: Any, onnx_model: OnnxModel, X: Any, *, min_rate: floa
     if result.rate < min_rate:
         raise OnnxAgreementError(
             f"{onnx_model.path.name}: {result}, below the required {min_rate:.1%}. Do not serve it: check the "
-            "converter options and that X has the training columns in the training order.")
+            "converter options and that X has the training columns in the training order."
+        )
     return result

@@ -15,6 +15,7 @@ This module reads and checks them (:func:`load_questions`, :func:`parse_question
 and checks answers (:func:`check_choices`). The widget that shows them is
 :class:`persistlib.widgets.quiz.Quiz`.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,16 @@ from typing import Any, Mapping, Sequence
 
 from .errors import PersistError
 
-__all__ = ["QuizError", "Question", "Option", "QUIZ_DIR", "parse_questions", "load_questions",
-           "quiz_path", "check_choices"]
+__all__ = [
+    "QuizError",
+    "Question",
+    "Option",
+    "QUIZ_DIR",
+    "parse_questions",
+    "load_questions",
+    "quiz_path",
+    "check_choices",
+]
 
 #: Where :func:`quiz_path` looks for ``<stem>.json``.
 QUIZ_DIR = Path(__file__).resolve().parent / "quizzes"
@@ -79,8 +88,7 @@ def parse_questions(data: Any, *, source: str = "questions") -> list[Question]:
     """
     if isinstance(data, Mapping):
         if set(data) - {"questions"} or "questions" not in data:
-            raise QuizError(f"{source}: the top level must be {{\"questions\": [...]}}, "
-                            f"got keys {sorted(data)}.")
+            raise QuizError(f'{source}: the top level must be {{"questions": [...]}}, got keys {sorted(data)}.')
         data = data["questions"]
     if isinstance(data, (str, bytes)) or not isinstance(data, Sequence) or not data:
         raise QuizError(f"{source}: 'questions' must be a non-empty list of question objects.")
@@ -122,8 +130,7 @@ def _parse_question(q: Any, n: int, source: str) -> Question:
             raise QuizError(f"{ow}: must be an object with keys {sorted(_O_KEYS)}.")
         missing, unknown = sorted(_O_KEYS - set(o)), sorted(set(o) - _O_KEYS)
         if missing or unknown:
-            raise QuizError(f"{ow}: needs exactly the keys {sorted(_O_KEYS)} "
-                            f"(missing {missing}, unknown {unknown}).")
+            raise QuizError(f"{ow}: needs exactly the keys {sorted(_O_KEYS)} (missing {missing}, unknown {unknown}).")
         if not isinstance(o["text"], str) or not o["text"].strip():
             raise QuizError(f"{ow}: 'text' must be a non-empty string.")
         if not isinstance(o["correct"], bool):
@@ -133,8 +140,10 @@ def _parse_question(q: Any, n: int, source: str) -> Question:
         options.append(Option(o["text"], o["correct"], o["feedback"]))
     n_correct = sum(o.correct for o in options)
     if q["kind"] == "single" and n_correct != 1:
-        raise QuizError(f"{where}: a 'single' question needs exactly one correct option, found {n_correct}; "
-                        "fix the options or use kind 'multiple'.")
+        raise QuizError(
+            f"{where}: a 'single' question needs exactly one correct option, found {n_correct}; "
+            "fix the options or use kind 'multiple'."
+        )
     if q["kind"] == "multiple" and n_correct < 1:
         raise QuizError(f"{where}: a 'multiple' question needs at least one correct option.")
     return Question(q["id"], q["prompt"], q["kind"], tuple(options), q["explanation"])
@@ -171,8 +180,10 @@ def quiz_path(stem: str) -> Path:
     path = QUIZ_DIR / f"{stem}.json"
     if not path.exists():
         known = sorted(p.stem for p in QUIZ_DIR.glob("*.json"))
-        raise QuizError(f"no quiz for notebook {stem!r} (looked for {path.name} in persistlib/quizzes); "
-                        f"quizzes exist for {known or 'no notebook yet'}.")
+        raise QuizError(
+            f"no quiz for notebook {stem!r} (looked for {path.name} in persistlib/quizzes); "
+            f"quizzes exist for {known or 'no notebook yet'}."
+        )
     return path
 
 

@@ -18,6 +18,7 @@ Two safety rules:
   sha256 (and, with a signing key, the card's HMAC signature) *before* any
   byte is unpickled. Unpickling runs code; only verified bytes get that far.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,16 @@ from typing import Any, Iterator, Mapping
 
 from .card import ModelCard, environment_versions, utc_now
 from .errors import (
-    ArgumentTypeError, CardError, GateRejected, IntegrityError, InvalidArgumentError,
-    InvalidVersionError, LockTimeoutError, RollbackError, UntrustedTypeError, VersionExistsError,
+    ArgumentTypeError,
+    CardError,
+    GateRejected,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidVersionError,
+    LockTimeoutError,
+    RollbackError,
+    UntrustedTypeError,
+    VersionExistsError,
     VersionNotFoundError,
 )
 from .gate import GateReport
@@ -67,8 +76,7 @@ def parse_version(version: str) -> tuple[int, int, int]:
         raise InvalidVersionError(f"a version must be a string like '1.2.0', got {version!r}.")
     m = _VERSION_RE.match(version.strip())
     if not m:
-        raise InvalidVersionError(
-            f"{version!r} is not a semantic version; write MAJOR.MINOR.PATCH, e.g. '1.2.0'.")
+        raise InvalidVersionError(f"{version!r} is not a semantic version; write MAJOR.MINOR.PATCH, e.g. '1.2.0'.")
     return int(m[1]), int(m[2]), int(m[3])
 
 
@@ -116,8 +124,14 @@ class Registry:
     >>> model, card = reg.load("production")                   # doctest: +SKIP
     """
 
-    def __init__(self, root: str | os.PathLike, *, format: str = "joblib",
-                 signing_key: str | bytes | None = None, lock_timeout: float = 60.0):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        format: str = "joblib",
+        signing_key: str | bytes | None = None,
+        lock_timeout: float = 60.0,
+    ):
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise InvalidArgumentError(f"registry root {str(self.root)!r} is a file; pass a folder path.")
@@ -166,7 +180,8 @@ class Registry:
             return aliases[ref]
         raise VersionNotFoundError(
             f"no version or alias {ref!r} in {self.root}. Versions: {versions or 'none yet'}; "
-            f"aliases: {self.aliases() or 'none yet'}. Save a model first, or promote one to the alias.")
+            f"aliases: {self.aliases() or 'none yet'}. Save a model first, or promote one to the alias."
+        )
 
     def card(self, ref: str = "production") -> ModelCard:
         """Read and check a version's card, without loading the model."""
@@ -178,8 +193,10 @@ class Registry:
             raise VersionNotFoundError(f"v{version}'s card {path.name} vanished; was it deleted?") from None
         card = ModelCard.from_json(text, source=f"card {path.name}")
         if card.version != version:
-            raise CardError(f"card {path.name} says version {card.version!r}; the file was renamed or "
-                            "edited. Restore the original card.")
+            raise CardError(
+                f"card {path.name} says version {card.version!r}; the file was renamed or "
+                "edited. Restore the original card."
+            )
         self._verify_signature(card, path.name)
         return card
 
@@ -187,8 +204,9 @@ class Registry:
         """The card of every version, oldest first."""
         return [self.card(v) for v in self.versions()]
 
-    def load(self, ref: str = "production", *, allow_version_mismatch: bool = False,
-             allow_pickle: bool | None = None) -> tuple[Any, ModelCard]:
+    def load(
+        self, ref: str = "production", *, allow_version_mismatch: bool = False, allow_pickle: bool | None = None
+    ) -> tuple[Any, ModelCard]:
         """Load a model and its card, verified.
 
         In order, before any byte is unpickled: the card is parsed (and its
@@ -221,7 +239,8 @@ class Registry:
             raise UntrustedTypeError(
                 f"v{card.version} is a pickle-based ({card.format}) artefact, and this registry loads only "
                 "skops files (format='skops'). Re-save the model with format='skops', or pass "
-                "allow_pickle=True if you trust whoever wrote this folder.")
+                "allow_pickle=True if you trust whoever wrote this folder."
+            )
         data = self._verified_bytes(card)
         card.check_environment(allow_version_mismatch=allow_version_mismatch)
         if card.format == "skops":
@@ -305,9 +324,12 @@ class Registry:
         if gate_report is not None and not isinstance(gate_report, GateReport):
             raise ArgumentTypeError("gate_report must be a GateReport from Gate(...).check(metrics).")
         if gate_report is not None and not gate_report.passed:
-            raise GateRejected("the model failed its gate, so it was not saved: "
-                               + "; ".join(gate_report.failures())
-                               + ". Improve the model, or change the gate deliberately.", gate_report)
+            raise GateRejected(
+                "the model failed its gate, so it was not saved: "
+                + "; ".join(gate_report.failures())
+                + ". Improve the model, or change the gate deliberately.",
+                gate_report,
+            )
         if metrics is None and gate_report is not None:
             metrics = {r.metric: r.value for r in gate_report.rows}
         metrics = {str(k): float(v) for k, v in (metrics or {}).items()}
@@ -326,18 +348,28 @@ class Registry:
                     if new in existing:
                         raise VersionExistsError(
                             f"v{new} already exists in {self.root}; nothing was overwritten. "
-                            f"Pick another version or omit version= to bump from {existing[-1]}.")
+                            f"Pick another version or omit version= to bump from {existing[-1]}."
+                        )
                 else:
                     new = bump_version(existing[-1], bump) if existing else "1.0.0"
                 artefact = self.root / f"model_v{new}{FORMATS[fmt]}"
                 card = ModelCard(
-                    version=new, trained_at=utc_now(), algorithm=_algorithm(model),
-                    artifact=artefact.name, artifact_sha256=digest, artifact_bytes=size, format=fmt,
-                    dataset=ds_name, dataset_sha256=ds["sha256"] if ds else None,
-                    dataset_rows=ds["rows"] if ds else None, hyperparams=_hyperparams(model),
-                    metrics=metrics, dependencies=environment_versions(),
+                    version=new,
+                    trained_at=utc_now(),
+                    algorithm=_algorithm(model),
+                    artifact=artefact.name,
+                    artifact_sha256=digest,
+                    artifact_bytes=size,
+                    format=fmt,
+                    dataset=ds_name,
+                    dataset_sha256=ds["sha256"] if ds else None,
+                    dataset_rows=ds["rows"] if ds else None,
+                    hyperparams=_hyperparams(model),
+                    metrics=metrics,
+                    dependencies=environment_versions(),
                     gate=gate_report.to_dict() if gate_report is not None else None,
-                    trusted_types=reviewed, notes=notes,
+                    trusted_types=reviewed,
+                    notes=notes,
                 )
                 if self._key:
                     card.signature = self._sign(card)
@@ -376,7 +408,8 @@ class Registry:
             if len(stack) < 2:
                 raise RollbackError(
                     f"alias {alias!r} has no earlier version to roll back to "
-                    f"(it has held {stack or 'nothing'}). Promote a version explicitly instead.")
+                    f"(it has held {stack or 'nothing'}). Promote a version explicitly instead."
+                )
             bad = stack.pop()
             self._write_aliases(stacks)
             self._log(alias, "rollback", bad, stack[-1])
@@ -390,20 +423,25 @@ class Registry:
     def _verified_bytes(self, card: ModelCard) -> bytes:
         name = card.artifact
         if Path(name).name != name or name.startswith("."):
-            raise IntegrityError(f"v{card.version}'s card names artefact {name!r}, which is not a plain "
-                                 "file name in the registry; the card was tampered with.")
+            raise IntegrityError(
+                f"v{card.version}'s card names artefact {name!r}, which is not a plain "
+                "file name in the registry; the card was tampered with."
+            )
         path = self.root / name
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise IntegrityError(f"v{card.version}: artefact {name} is missing from {self.root}. "
-                                 "Restore it from a backup, or load another version.") from None
+            raise IntegrityError(
+                f"v{card.version}: artefact {name} is missing from {self.root}. "
+                "Restore it from a backup, or load another version."
+            ) from None
         actual = hashlib.sha256(data).hexdigest()
         if not hmac.compare_digest(actual.encode(), card.artifact_sha256.encode()):
             raise IntegrityError(
                 f"v{card.version}: {name} does not match its card (sha256 {actual[:12]}… ≠ recorded "
                 f"{card.artifact_sha256[:12]}…). The file was changed, truncated or swapped; it was NOT "
-                "unpickled. Restore the original file, or load another version.")
+                "unpickled. Restore the original file, or load another version."
+            )
         return data
 
     def _sign(self, card: ModelCard) -> str:
@@ -414,11 +452,15 @@ class Registry:
         if self._key is None:
             return
         if not card.signature:
-            raise IntegrityError(f"card {name} is unsigned, but this registry requires signed cards. "
-                                 "Re-save the model with the signing key, or open the registry without one.")
+            raise IntegrityError(
+                f"card {name} is unsigned, but this registry requires signed cards. "
+                "Re-save the model with the signing key, or open the registry without one."
+            )
         if not hmac.compare_digest(self._sign(card).encode(), str(card.signature).encode()):
-            raise IntegrityError(f"card {name} has a wrong signature: it was edited, or signed with "
-                                 "another key. Do not load it; restore the original card.")
+            raise IntegrityError(
+                f"card {name} has a wrong signature: it was edited, or signed with "
+                "another key. Do not load it; restore the original card."
+            )
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
@@ -431,7 +473,8 @@ class Registry:
         except Timeout:
             raise LockTimeoutError(
                 f"waited {self.lock_timeout:g}s for the lock on {self.root}; another process is "
-                "saving. Try again, or raise lock_timeout.") from None
+                "saving. Try again, or raise lock_timeout."
+            ) from None
         try:
             yield
         finally:
@@ -444,8 +487,10 @@ class Registry:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
-            raise CardError(f"{path} is not valid JSON; fix it by hand (it maps alias -> list of "
-                            "versions, newest last) or delete it and promote again.") from None
+            raise CardError(
+                f"{path} is not valid JSON; fix it by hand (it maps alias -> list of "
+                "versions, newest last) or delete it and promote again."
+            ) from None
         if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
             raise CardError(f"{path} must map each alias to a list of versions, newest last.")
         return data
@@ -478,17 +523,25 @@ def _check_format(fmt: str) -> str:
 
 def _check_alias(alias: str) -> None:
     if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or alias == "latest":
-        raise InvalidArgumentError(f"alias {alias!r} is not allowed: use a short name that starts with a letter "
-                         "(letters, digits, '-', '_'), such as 'production' or 'staging'.")
+        raise InvalidArgumentError(
+            f"alias {alias!r} is not allowed: use a short name that starts with a letter "
+            "(letters, digits, '-', '_'), such as 'production' or 'staging'."
+        )
 
 
 def _check_compress(compress: Any) -> None:
     ok = (isinstance(compress, int) and not isinstance(compress, bool) and 0 <= compress <= 9) or (
-        isinstance(compress, tuple) and len(compress) == 2 and compress[0] in _JOBLIB_METHODS
-        and isinstance(compress[1], int) and 0 <= compress[1] <= 9)
+        isinstance(compress, tuple)
+        and len(compress) == 2
+        and compress[0] in _JOBLIB_METHODS
+        and isinstance(compress[1], int)
+        and 0 <= compress[1] <= 9
+    )
     if not ok:
-        raise InvalidArgumentError(f"compress must be an int 0-9 or a (method, level) pair with method in "
-                         f"{_JOBLIB_METHODS}, e.g. 3 or ('lz4', 3); got {compress!r}.")
+        raise InvalidArgumentError(
+            f"compress must be an int 0-9 or a (method, level) pair with method in "
+            f"{_JOBLIB_METHODS}, e.g. 3 or ('lz4', 3); got {compress!r}."
+        )
 
 
 def _dump(model: Any, path: Path, fmt: str, compress: Any, trusted_types: list[str] | None) -> list[str] | None:
@@ -500,16 +553,19 @@ def _dump(model: Any, path: Path, fmt: str, compress: Any, trusted_types: list[s
 
         level = compress[1] if isinstance(compress, tuple) else compress
         with open(path, "wb") as f:
-            sio.dump(model, f, compression=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED,
-                     compresslevel=level or None)
+            sio.dump(
+                model, f, compression=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED, compresslevel=level or None
+            )
             f.flush()
             os.fsync(f.fileno())
         found = sorted(sio.get_untrusted_types(file=path))
         if trusted_types is not None:
             unreviewed = sorted(set(found) - set(trusted_types))
             if unreviewed:
-                raise UntrustedTypeError(f"the model holds types you did not list in trusted_types: "
-                                         f"{unreviewed}. Review them and add them, or change the model.")
+                raise UntrustedTypeError(
+                    f"the model holds types you did not list in trusted_types: "
+                    f"{unreviewed}. Review them and add them, or change the model."
+                )
         return found
     import joblib
 
@@ -530,7 +586,8 @@ def _load_skops(data: bytes, card: ModelCard) -> Any:
         raise UntrustedTypeError(
             f"v{card.version}: {card.artifact} holds type(s) {unreviewed} that were not reviewed when it "
             "was saved; refusing to load them. If you trust them, inspect the file with "
-            "skops.io.get_untrusted_types and re-save with trusted_types=[...].")
+            "skops.io.get_untrusted_types and re-save with trusted_types=[...]."
+        )
     return sio.loads(data, trusted=sorted(reviewed & set(found)))
 
 

@@ -17,6 +17,7 @@ Three ideas, each small:
 
 Only swaps take a lock; predictions never wait for one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from .audit import AuditLog
     from .card import ModelCard
 
-__all__ = ["ModelServer", "Prediction", "ABRouter", "Decision", "ServerSnapshot", "InvalidInputError",
-           "UnservableModelError", "validate_rows", "wilson_interval", "as_labels", "next_ref"]
+__all__ = [
+    "ModelServer",
+    "Prediction",
+    "ABRouter",
+    "Decision",
+    "ServerSnapshot",
+    "InvalidInputError",
+    "UnservableModelError",
+    "validate_rows",
+    "wilson_interval",
+    "as_labels",
+    "next_ref",
+]
 
 
 class InvalidInputError(PersistError, ValueError):
@@ -87,11 +99,14 @@ def as_labels(y_true: Any) -> list:
         elif arr.ndim == 1:
             values = list(arr)
         else:
-            raise ArgumentTypeError(f"y_true must be one-dimensional (one label per row), got shape {arr.shape}; "
-                                    "pass a column such as y_test.iloc[:2], not a table.")
+            raise ArgumentTypeError(
+                f"y_true must be one-dimensional (one label per row), got shape {arr.shape}; "
+                "pass a column such as y_test.iloc[:2], not a table."
+            )
     else:
-        raise ArgumentTypeError(f"y_true must be a label or a list/tuple/ndarray/Series of labels, "
-                                f"got {type(y_true).__name__}.")
+        raise ArgumentTypeError(
+            f"y_true must be a label or a list/tuple/ndarray/Series of labels, got {type(y_true).__name__}."
+        )
     if not values:
         raise InvalidArgumentError("y_true holds no label; pass one true label per predicted row.")
     out = []
@@ -145,8 +160,9 @@ def next_ref(current: str, refs: Sequence[str], resolve: "Callable[[str], str] |
         k = (start + i) % len(refs)
         if versions[k] != current:
             return refs[k]
-    raise InvalidArgumentError(f"every ref in {refs} is v{current}, the version already serving; "
-                               "add another version to swap_to.")
+    raise InvalidArgumentError(
+        f"every ref in {refs} is v{current}, the version already serving; add another version to swap_to."
+    )
 
 
 # --------------------------------------------------------------------------- input validation
@@ -185,8 +201,7 @@ def validate_rows(rows: Any, features: Sequence[str]) -> "Any":
         try:
             values = frame.to_numpy(dtype=float)
         except (TypeError, ValueError):
-            raise InvalidInputError("the DataFrame holds non-numeric values; every feature must be a "
-                                    "number.") from None
+            raise InvalidInputError("the DataFrame holds non-numeric values; every feature must be a number.") from None
         if not np.isfinite(values).all():
             raise InvalidInputError("the DataFrame holds NaN or infinite values; send finite numbers.")
         return frame
@@ -194,21 +209,25 @@ def validate_rows(rows: Any, features: Sequence[str]) -> "Any":
         rows = [rows]
     if not isinstance(rows, list):
         raise InvalidInputError(
-            f"'rows' must be a list of objects like [{{{feats[0]!r}: ...}}], got {type(rows).__name__}.")
+            f"'rows' must be a list of objects like [{{{feats[0]!r}: ...}}], got {type(rows).__name__}."
+        )
     if not rows:
         raise InvalidInputError("'rows' is empty; send at least one row.")
     data = np.empty((len(rows), len(feats)), dtype=float)
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            raise InvalidInputError(f"row {i} must be an object mapping feature names to numbers, "
-                                    f"got {type(row).__name__}.")
+            raise InvalidInputError(
+                f"row {i} must be an object mapping feature names to numbers, got {type(row).__name__}."
+            )
         if len(row) != len(feats) or any(f not in row for f in feats):
             _check_columns(list(map(str, row)), feats, f"row {i}")
         for j, f in enumerate(feats):
             v = row[f]
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-                raise InvalidInputError(f"row {i}, feature {f!r}: {_short(v)} is not a number; "
-                                        "send numbers only (categories are integer codes).")
+                raise InvalidInputError(
+                    f"row {i}, feature {f!r}: {_short(v)} is not a number; "
+                    "send numbers only (categories are integer codes)."
+                )
             try:
                 data[i, j] = v
             except OverflowError:
@@ -257,8 +276,13 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body ``POST /predict`` returns."""
-        return {"labels": self.labels, "probabilities": self.probabilities, "version": self.version,
-                "request_id": self.request_id, "arm": self.arm}
+        return {
+            "labels": self.labels,
+            "probabilities": self.probabilities,
+            "version": self.version,
+            "request_id": self.request_id,
+            "arm": self.arm,
+        }
 
 
 @dataclass(frozen=True)
@@ -279,9 +303,15 @@ class ServerSnapshot:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``features`` as a list)."""
-        return {"version": self.version, "previous_version": self.previous_version,
-                "artifact_sha256": self.artifact_sha256, "trained_at": self.trained_at,
-                "algorithm": self.algorithm, "features": list(self.features), "ab": self.ab}
+        return {
+            "version": self.version,
+            "previous_version": self.previous_version,
+            "artifact_sha256": self.artifact_sha256,
+            "trained_at": self.trained_at,
+            "algorithm": self.algorithm,
+            "features": list(self.features),
+            "ab": self.ab,
+        }
 
 
 @dataclass(frozen=True)
@@ -333,8 +363,9 @@ class ModelServer:
     def __init__(self, registry: Any, alias: str = "production", *, audit: "AuditLog | None" = None):
         for name in ("load", "resolve", "versions", "aliases"):
             if not callable(getattr(registry, name, None)):
-                raise ArgumentTypeError(f"registry must offer .{name}() like persistlib.Registry; "
-                                f"{type(registry).__name__} does not.")
+                raise ArgumentTypeError(
+                    f"registry must offer .{name}() like persistlib.Registry; {type(registry).__name__} does not."
+                )
         self.registry = registry
         self.alias = alias
         self.audit = audit
@@ -435,8 +466,14 @@ class ModelServer:
         X = validate_rows(rows, bundle.features)
         labels, proba = _infer(bundle, X)
         latency_ms = (time.perf_counter() - start) * 1000.0
-        pred = Prediction(labels=labels, probabilities=proba, version=bundle.version,
-                          request_id=request_id, arm=arm, latency_ms=latency_ms)
+        pred = Prediction(
+            labels=labels,
+            probabilities=proba,
+            version=bundle.version,
+            request_id=request_id,
+            arm=arm,
+            latency_ms=latency_ms,
+        )
         if state.router is not None:
             state.router.record(pred)
         if self.audit is not None:
@@ -468,8 +505,10 @@ class ModelServer:
         truth = as_labels(y_true)
         router = self._state.router
         if router is None and self.audit is None:
-            raise InvalidArgumentError("this server has no A/B router and no audit log, so an outcome has "
-                                       "nowhere to go; pass audit=AuditLog(...) or call route(ABRouter(...)).")
+            raise InvalidArgumentError(
+                "this server has no A/B router and no audit log, so an outcome has "
+                "nowhere to go; pass audit=AuditLog(...) or call route(ABRouter(...))."
+            )
         correct = None
         if router is not None and (self.audit is None or router.is_pending(request_id)):
             correct = router.record_outcome(request_id, truth)  # checks the label count first
@@ -515,8 +554,10 @@ class ModelServer:
         with self._swap_lock:
             old = self._state
             if old.previous is None:
-                raise RollbackError("this server has not swapped yet, so there is no previous version "
-                                    "to roll back to. Use swap(ref) to serve a specific version.")
+                raise RollbackError(
+                    "this server has not swapped yet, so there is no previous version "
+                    "to roll back to. Use swap(ref) to serve a specific version."
+                )
             new = replace(old, current=old.previous, previous=old.current)
             self._state = new
             return _snapshot(new)
@@ -545,24 +586,35 @@ class ModelServer:
             raise UnservableModelError(
                 f"the saved model v{card.version} has no feature_names_in_, so the server cannot check "
                 "request rows by feature name. Refit it on a pandas DataFrame (as make_churn returns) "
-                "and save it as a new version.")
+                "and save it as a new version."
+            )
         classes = getattr(model, "classes_", None)
-        bundle = _Bundle(model=model, card=card, features=tuple(map(str, names)),
-                         classes=tuple(classes.tolist()) if classes is not None else None)
+        bundle = _Bundle(
+            model=model,
+            card=card,
+            features=tuple(map(str, names)),
+            classes=tuple(classes.tolist()) if classes is not None else None,
+        )
         # Warm-up: a smoke prediction, before any user sees this model.
         labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
         if len(labels) != 1:
-            raise PersistError(f"v{card.version} failed its warm-up prediction: 1 row in, "
-                               f"{len(labels)} labels out. Not swapped in.")
+            raise PersistError(
+                f"v{card.version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
+            )
         return bundle
 
 
 def _snapshot(state: _State) -> ServerSnapshot:
     card = state.current.card
-    return ServerSnapshot(version=card.version, previous_version=state.previous.version if state.previous else None,
-                          artifact_sha256=card.artifact_sha256, trained_at=str(card.trained_at),
-                          algorithm=str(card.algorithm), features=state.current.features,
-                          ab=state.router.weights if state.router is not None else None)
+    return ServerSnapshot(
+        version=card.version,
+        previous_version=state.previous.version if state.previous else None,
+        artifact_sha256=card.artifact_sha256,
+        trained_at=str(card.trained_at),
+        algorithm=str(card.algorithm),
+        features=state.current.features,
+        ab=state.router.weights if state.router is not None else None,
+    )
 
 
 def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:
@@ -610,8 +662,7 @@ class ABRouter:
         :attr:`expired`), so memory stays bounded when outcomes never arrive.
     """
 
-    def __init__(self, weights: Mapping[str, float], *, salt: str = "persistlib-ab",
-                 max_pending: int = 100_000):
+    def __init__(self, weights: Mapping[str, float], *, salt: str = "persistlib-ab", max_pending: int = 100_000):
         if isinstance(max_pending, bool) or not isinstance(max_pending, int) or max_pending < 1:
             raise InvalidArgumentError(f"max_pending must be a positive integer, got {max_pending!r}.")
         self.salt = str(salt)
@@ -620,7 +671,7 @@ class ABRouter:
         self._lock = threading.Lock()
         self._served: OrderedDict[str, tuple[str, list]] = OrderedDict()  # request_id -> (arm, labels)
         self._requests: dict[str, int] = {}
-        self._outcomes: dict[str, list[int]] = {}        # arm -> [correct, total]
+        self._outcomes: dict[str, list[int]] = {}  # arm -> [correct, total]
         self.set_weights(weights)
 
     def __repr__(self) -> str:
@@ -638,11 +689,13 @@ class ABRouter:
     def set_weights(self, weights: Mapping[str, float]) -> None:
         """Change the split. Arms keep their metrics; some users may move arm."""
         if not isinstance(weights, Mapping) or not weights:
-            raise InvalidArgumentError("weights must be a non-empty dict of arm to weight, "
-                             "e.g. {'1.9.0': 0.5, '2.0.0': 0.5}.")
+            raise InvalidArgumentError(
+                "weights must be a non-empty dict of arm to weight, e.g. {'1.9.0': 0.5, '2.0.0': 0.5}."
+            )
         if hasattr(self, "_weights") and set(weights) != set(self._weights):
-            raise InvalidArgumentError(f"set_weights() must keep the same arms {self.arms}; start a new ABRouter "
-                             "to test other versions.")
+            raise InvalidArgumentError(
+                f"set_weights() must keep the same arms {self.arms}; start a new ABRouter to test other versions."
+            )
         for arm, w in weights.items():
             if not isinstance(arm, str) or not arm:
                 raise InvalidArgumentError(f"arm names must be version strings like '2.0.0', got {arm!r}.")
@@ -723,11 +776,13 @@ class ABRouter:
                     "this router was active, its outcome was already recorded, or it expired (the router "
                     f"keeps the latest max_pending={self.max_pending} requests; {self.expired} expired so "
                     "far). Pass the request_id of a recent Prediction made with user_id=..., or raise "
-                    "max_pending.")
+                    "max_pending."
+                )
             arm, labels = self._served[request_id]
             if len(truth) != len(labels):
-                raise InvalidArgumentError(f"{request_id} had {len(labels)} row(s) but got {len(truth)} true "
-                                           "label(s); pass one label per row.")
+                raise InvalidArgumentError(
+                    f"{request_id} had {len(labels)} row(s) but got {len(truth)} true label(s); pass one label per row."
+                )
             del self._served[request_id]
             correct = sum(int(p == t) for p, t in zip(labels, truth))
             self._outcomes[arm][0] += correct
@@ -740,8 +795,13 @@ class ABRouter:
             out = {}
             for arm in self._weights:
                 correct, n = self._outcomes[arm]
-                out[arm] = {"weight": self._weights[arm], "requests": self._requests[arm], "outcomes": n,
-                            "accuracy": correct / n if n else None, "ci": wilson_interval(correct, n)}
+                out[arm] = {
+                    "weight": self._weights[arm],
+                    "requests": self._requests[arm],
+                    "outcomes": n,
+                    "accuracy": correct / n if n else None,
+                    "ci": wilson_interval(correct, n),
+                }
             return out
 
     def decide(self) -> "Decision":

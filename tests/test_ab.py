@@ -1,4 +1,5 @@
 """ABRouter: weighted, sticky, reproducible splits; per-arm metrics with intervals."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,9 @@ import persistlib as pl
 from persistlib.serving import wilson_interval
 
 
-@pytest.mark.parametrize("weights", [{"1.0.0": 0.5, "2.0.0": 0.5}, {"1.0.0": 0.9, "2.0.0": 0.1},
-                                     {"a": 1, "b": 2, "c": 1}])
+@pytest.mark.parametrize(
+    "weights", [{"1.0.0": 0.5, "2.0.0": 0.5}, {"1.0.0": 0.9, "2.0.0": 0.1}, {"a": 1, "b": 2, "c": 1}]
+)
 def test_split_is_within_two_percent_of_the_weights_over_10000_users(weights):
     router = pl.ABRouter(weights)
     counts = dict.fromkeys(weights, 0)
@@ -36,8 +38,13 @@ def test_assignment_is_sticky_and_reproducible_across_routers():
 
 
 def test_bad_weights_are_refused():
-    for bad, words in [({}, "non-empty"), ({"1.0.0": -1}, ">= 0"), ({"1.0.0": 0, "2.0.0": 0}, "positive"),
-                       ({"1.0.0": "half"}, "finite number"), ([("1.0.0", 1)], "non-empty dict")]:
+    for bad, words in [
+        ({}, "non-empty"),
+        ({"1.0.0": -1}, ">= 0"),
+        ({"1.0.0": 0, "2.0.0": 0}, "positive"),
+        ({"1.0.0": "half"}, "finite number"),
+        ([("1.0.0", 1)], "non-empty dict"),
+    ]:
         with pytest.raises(ValueError, match=words):
             pl.ABRouter(bad)
     router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
@@ -79,7 +86,7 @@ def test_routed_server_records_the_arm_and_per_arm_metrics(reg):
     server.route(router)
     preds = []
     for i in range(300):
-        p = server.predict(X.iloc[i:i + 1], user_id=f"user-{i}")
+        p = server.predict(X.iloc[i : i + 1], user_id=f"user-{i}")
         assert p.arm == router.assign(f"user-{i}") == p.version
         preds.append(p)
     assert server.predict(X.iloc[:1], user_id="user-3").arm == preds[3].arm  # sticky through the server
@@ -130,7 +137,7 @@ def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
     panel.split.value = 20
     assert router.weights == {"1.0.0": pytest.approx(0.8), "2.0.0": pytest.approx(0.2)}
     for i in range(200):
-        p = server.predict(X.iloc[i:i + 1], user_id=f"user-{i}")
+        p = server.predict(X.iloc[i : i + 1], user_id=f"user-{i}")
         router.record_outcome(p.request_id, int(y.iloc[i]))
     panel.refresh_button.click()
     m = router.metrics()
@@ -163,8 +170,10 @@ def test_router_forgets_the_oldest_pending_requests_beyond_max_pending():
     from persistlib.serving import Prediction
 
     router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1}, max_pending=3)
-    preds = [Prediction(labels=[1], probabilities=None, version="1.0.0", request_id=f"req-{i:06x}",
-                        arm="1.0.0") for i in range(5)]
+    preds = [
+        Prediction(labels=[1], probabilities=None, version="1.0.0", request_id=f"req-{i:06x}", arm="1.0.0")
+        for i in range(5)
+    ]
     for p in preds:
         router.record(p)
     assert router.pending == 3 and router.expired == 2

@@ -1,4 +1,5 @@
 """AuditLog: WAL mode, exactly one row per request, helpers, concurrent writers."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -84,8 +85,7 @@ def test_two_logs_on_one_file_write_concurrently(reg, tmp_path):
     logs = [pl.AuditLog(path), pl.AuditLog(path)]
     try:
         servers = [pl.ModelServer(registry, audit=log) for log in logs]
-        threads = [threading.Thread(target=lambda s=s: [s.predict(X.iloc[:1]) for _ in range(50)])
-                   for s in servers]
+        threads = [threading.Thread(target=lambda s=s: [s.predict(X.iloc[:1]) for _ in range(50)]) for s in servers]
         for t in threads:
             t.start()
         for t in threads:
@@ -101,9 +101,9 @@ def test_two_logs_on_one_file_write_concurrently(reg, tmp_path):
 def test_summary_answers_how_did_a_version_do(reg, audit):
     registry, X, y = reg
     server = pl.ModelServer(registry, audit=audit)
-    preds = [server.predict(X.iloc[i:i + 1]) for i in range(20)]
+    preds = [server.predict(X.iloc[i : i + 1]) for i in range(20)]
     server.swap("2.0.0")
-    later = [server.predict(X.iloc[i:i + 1]) for i in range(5)]
+    later = [server.predict(X.iloc[i : i + 1]) for i in range(5)]
     for i, p in enumerate(preds):
         audit.record_outcome(p.request_id, int(y.iloc[i]))
     audit.flush()
@@ -237,8 +237,7 @@ def test_compare_fires_on_a_shifted_rate_or_an_accuracy_drop(reg, audit):
 
     base = {"positive_rate": 0.20, "accuracy": 0.94}
     assert not compare_summaries({"positive_rate": 0.25, "accuracy": 0.93}, base).fired
-    c = compare_summaries({"positive_rate": 0.72, "accuracy": 0.06}, base, version="2.0.0",
-                          baseline_version="1.9.0")
+    c = compare_summaries({"positive_rate": 0.72, "accuracy": 0.06}, base, version="2.0.0", baseline_version="1.9.0")
     assert c.fired and len(c.reasons) == 2
     assert str(c).startswith("✗ ALARM v2.0.0 vs v1.9.0: predicted positive rate 0.72 vs 0.20")
     assert "accuracy 0.060 vs 0.940" in str(c)

@@ -10,29 +10,46 @@ from persistlib.card import check_compatibility
 
 
 def make_card(**over):
-    base = dict(version="1.2.0", trained_at="2026-11-26T10:00:00+00:00", algorithm="RandomForestClassifier",
-                artifact="model_v1.2.0.pkl", artifact_sha256="ab" * 32, metrics={"accuracy": 0.91},
-                dependencies={"python": "3.11.7", "scikit-learn": "1.9.1", "numpy": "2.4.6"})
+    base = dict(
+        version="1.2.0",
+        trained_at="2026-11-26T10:00:00+00:00",
+        algorithm="RandomForestClassifier",
+        artifact="model_v1.2.0.pkl",
+        artifact_sha256="ab" * 32,
+        metrics={"accuracy": 0.91},
+        dependencies={"python": "3.11.7", "scikit-learn": "1.9.1", "numpy": "2.4.6"},
+    )
     base.update(over)
     return pl.ModelCard(**base)
 
 
 def test_defaults_record_the_environment_and_utc_time():
-    card = pl.ModelCard(version="1.0.0", trained_at=pl.card.utc_now(), algorithm="X",
-                        artifact="model_v1.0.0.pkl", artifact_sha256="0" * 64)
+    card = pl.ModelCard(
+        version="1.0.0",
+        trained_at=pl.card.utc_now(),
+        algorithm="X",
+        artifact="model_v1.0.0.pkl",
+        artifact_sha256="0" * 64,
+    )
     assert card.dependencies == pl.environment_versions()
     assert {"python", "scikit-learn", "numpy", "joblib"} <= set(card.dependencies)
     assert card.trained_at.endswith("+00:00") and card.format == "joblib"
 
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20))
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
 
 
 @given(
     version=st.tuples(*[st.integers(0, 999)] * 3).map(lambda t: "{}.{}.{}".format(*t)),
-    metrics=st.dictionaries(st.text(min_size=1, max_size=12),
-                            st.floats(allow_nan=False, allow_infinity=False), max_size=5),
+    metrics=st.dictionaries(
+        st.text(min_size=1, max_size=12), st.floats(allow_nan=False, allow_infinity=False), max_size=5
+    ),
     hyper=st.dictionaries(st.text(min_size=1, max_size=12), json_scalars, max_size=6),
     notes=st.text(max_size=50),
     rows=st.one_of(st.none(), st.integers(0, 10**9)),

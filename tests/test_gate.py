@@ -107,7 +107,8 @@ def test_check_rejects_non_numeric_metrics():
 
 def test_report_str_html_and_round_trip():
     report = pl.Gate(pl.DEFAULT_THRESHOLDS, pl.DEFAULT_BASELINE).check(
-        {"accuracy": 0.89, "precision": 0.8, "recall": 0.7})
+        {"accuracy": 0.89, "precision": 0.8, "recall": 0.7}
+    )
     text = str(report)
     assert text.splitlines()[0] == "Gate: FAIL"
     assert "✗ accuracy: 0.890 (threshold 0.880 ✓, baseline 0.900 ✗)" in text

@@ -1,4 +1,5 @@
 """bootstrap_metric: how noisy a test-set score is."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,15 @@ def test_estimate_matches_evaluate_and_lies_inside_interval(small_model, churn_s
     assert f"{iv.low:.3f}" in str(iv)
 
 
-@pytest.mark.parametrize("metric, fn", [("precision", skm.precision_score), ("recall", skm.recall_score),
-                                        ("f1", skm.f1_score), ("accuracy", skm.accuracy_score)])
+@pytest.mark.parametrize(
+    "metric, fn",
+    [
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+        ("accuracy", skm.accuracy_score),
+    ],
+)
 def test_vectorised_scores_agree_with_scikit_learn(metric, fn):
     rng = np.random.default_rng(1)
     t, p = rng.integers(0, 2, size=(20, 50)), rng.integers(0, 2, size=(20, 50))
@@ -48,12 +56,15 @@ def test_higher_confidence_is_wider(small_model, churn_split):
     assert wide.low < narrow.low and wide.high > narrow.high
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    ({"metric": "roc_auc"}, "metric must be"),
-    ({"n_boot": 5}, "n_boot must be"),
-    ({"confidence": 95}, "confidence must be"),
-    ({"confidence": 1.0}, "confidence must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"metric": "roc_auc"}, "metric must be"),
+        ({"n_boot": 5}, "n_boot must be"),
+        ({"confidence": 95}, "confidence must be"),
+        ({"confidence": 1.0}, "confidence must be"),
+    ],
+)
 def test_bad_arguments_are_explained(small_model, churn_split, kwargs, msg):
     _, X_test, _, y_test = churn_split
     with pytest.raises(ValueError, match=msg):

@@ -1,4 +1,5 @@
 """HTTP: FastAPI on uvicorn in a background thread, bad input, swaps under load, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -63,28 +64,31 @@ def test_admin_swap_and_rollback(live):
         assert c.post("/admin/rollback").json() == {"version": "1.0.0", "previous": "2.0.0"}
 
 
-@pytest.mark.parametrize("body, status, words", [
-    (b"", 400, "empty"),
-    (b"   ", 400, "empty"),
-    (b'{"rows": [', 400, "not valid JSON"),
-    (b"\xff\xfe", 400, "not valid JSON"),
-    pytest.param(b"[" * 100_000, 400, "nested too deeply", id="deeply-nested"),
-    (b"[1, 2]", 422, "JSON object"),
-    (b'"rows"', 422, "JSON object"),
-    (b"{}", 422, "no 'rows'"),
-    (b'{"rows": {"tenure_months": 1}, "extra": 1}', 422, "unknown field"),
-    (b'{"rows": "all of them"}', 422, "must be a list"),
-    (b'{"rows": 5}', 422, "must be a list"),
-    (b'{"rows": []}', 422, "is empty"),
-    (b'{"rows": [1, 2]}', 422, "row 0 must be an object"),
-    (json.dumps({"rows": [{k: v for k, v in GOOD.items() if k != "senior"}]}).encode(), 422, "missing feature"),
-    (json.dumps({"rows": [{**GOOD, "zodiac": 3}]}).encode(), 422, "unknown feature"),
-    (json.dumps({"rows": [{**GOOD, "contract": "monthly"}]}).encode(), 422, "not a number"),
-    (json.dumps({"rows": [{**GOOD, "contract": None}]}).encode(), 422, "not a number"),
-    (json.dumps({"rows": [{**GOOD, "contract": [1]}]}).encode(), 422, "not a number"),
-    (b'{"rows": [{"tenure_months": NaN}]}', 422, "feature"),
-    (json.dumps({"rows": [GOOD], "user_id": [1]}).encode(), 422, "user_id"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b"", 400, "empty"),
+        (b"   ", 400, "empty"),
+        (b'{"rows": [', 400, "not valid JSON"),
+        (b"\xff\xfe", 400, "not valid JSON"),
+        pytest.param(b"[" * 100_000, 400, "nested too deeply", id="deeply-nested"),
+        (b"[1, 2]", 422, "JSON object"),
+        (b'"rows"', 422, "JSON object"),
+        (b"{}", 422, "no 'rows'"),
+        (b'{"rows": {"tenure_months": 1}, "extra": 1}', 422, "unknown field"),
+        (b'{"rows": "all of them"}', 422, "must be a list"),
+        (b'{"rows": 5}', 422, "must be a list"),
+        (b'{"rows": []}', 422, "is empty"),
+        (b'{"rows": [1, 2]}', 422, "row 0 must be an object"),
+        (json.dumps({"rows": [{k: v for k, v in GOOD.items() if k != "senior"}]}).encode(), 422, "missing feature"),
+        (json.dumps({"rows": [{**GOOD, "zodiac": 3}]}).encode(), 422, "unknown feature"),
+        (json.dumps({"rows": [{**GOOD, "contract": "monthly"}]}).encode(), 422, "not a number"),
+        (json.dumps({"rows": [{**GOOD, "contract": None}]}).encode(), 422, "not a number"),
+        (json.dumps({"rows": [{**GOOD, "contract": [1]}]}).encode(), 422, "not a number"),
+        (b'{"rows": [{"tenure_months": NaN}]}', 422, "feature"),
+        (json.dumps({"rows": [GOOD], "user_id": [1]}).encode(), 422, "user_id"),
+    ],
+)
 def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(live, body, status, words):
     _, url = live
     with httpx.Client(base_url=url) as c:
@@ -156,8 +160,11 @@ def test_cli_serves_a_registry(reg):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root),
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         r = _wait_for_health(f"http://127.0.0.1:{port}", proc)
         assert r.json() == {"status": "ok", "version": "1.0.0"}
@@ -257,12 +264,16 @@ def test_health_stays_fast_while_a_rollback_waits_for_a_slow_swap(reg):
     try:
         slow.delay = 2.0
         results = {}
-        swap = threading.Thread(target=lambda: results.setdefault(
-            "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, timeout=30)))
+        swap = threading.Thread(
+            target=lambda: results.setdefault(
+                "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, timeout=30)
+            )
+        )
         swap.start()
         assert slow.loading.wait(5)
-        rollback = threading.Thread(target=lambda: results.setdefault(
-            "rollback", httpx.post(f"{url}/admin/rollback", timeout=30)))
+        rollback = threading.Thread(
+            target=lambda: results.setdefault("rollback", httpx.post(f"{url}/admin/rollback", timeout=30))
+        )
         rollback.start()
         time.sleep(0.3)  # the rollback request is now waiting for the swap lock
         t0 = time.perf_counter()
@@ -282,8 +293,7 @@ def test_health_stays_fast_while_a_rollback_waits_for_a_slow_swap(reg):
 def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
     server = pl.ModelServer(reg)
     server.swap("2.0.0")
-    before, after = server._state, type(server._state)(current=server._state.previous,
-                                                       previous=server._state.current)
+    before, after = server._state, type(server._state)(current=server._state.previous, previous=server._state.current)
 
     class Racy(pl.ModelServer):
         """Every look at the state after the first sees a rollback that happened meanwhile."""
@@ -311,8 +321,12 @@ def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
 
 
 def test_cli_with_port_0_prints_the_real_url(reg):
-    proc = subprocess.Popen([sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root),
-                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert "http://127.0.0.1:" in line and not line.rstrip().endswith(":0"), line

@@ -5,6 +5,7 @@ a pickle whose unpickling writes a marker file, and each test asserts that the
 marker does not exist after the refusal. ``test_payload_is_live`` shows the
 same payload does write the marker when it is loaded, so those checks can fail.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -185,6 +186,7 @@ def test_version_mismatch_pickle_raises_inconsistent_version_warning(tmp_path, l
     assert {m.estimator_name for m in found} == {"Pipeline", "StandardScaler", "LogisticRegression"}
     assert {m.original_sklearn_version for m in found} == {"1.0.2"}
     import sklearn
+
     assert {m.current_sklearn_version for m in found} == {sklearn.__version__}
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
@@ -201,6 +203,7 @@ def test_normal_pickle_does_not_warn(tmp_path, lr_model):
 
 def test_version_mismatch_pickle_rejects_installed_version(tmp_path, lr_model):
     import sklearn
+
     with pytest.raises(ValueError, match="installed scikit-learn version"):
         demos.make_version_mismatch_pickle(lr_model, tmp_path / "x.pkl", fake_version=sklearn.__version__)
 
@@ -248,18 +251,22 @@ def test_pickle_imports_lists_the_payload_without_running_it(evil, tmp_path, lr_
     assert "sklearn.pipeline.Pipeline" in names
     assert not marker.exists()
     import pickle
+
     clean = tmp_path / "clean.pkl"
     clean.write_bytes(pickle.dumps(lr_model, protocol=5))
     assert "pathlib.Path.write_text" not in demos.pickle_imports(clean)
 
 
-@pytest.mark.parametrize("answers, expected", [
-    (dict(need_python_object=False, untrusted_source=True), "onnx"),
-    (dict(need_python_object=False, untrusted_source=False, custom_functions=True), "joblib"),
-    (dict(need_python_object=True, untrusted_source=True, need_mmap=True), "skops"),
-    (dict(need_python_object=True, untrusted_source=False, need_mmap=True), "joblib"),
-    (dict(need_python_object=True, untrusted_source=False), "joblib"),
-])
+@pytest.mark.parametrize(
+    "answers, expected",
+    [
+        (dict(need_python_object=False, untrusted_source=True), "onnx"),
+        (dict(need_python_object=False, untrusted_source=False, custom_functions=True), "joblib"),
+        (dict(need_python_object=True, untrusted_source=True, need_mmap=True), "skops"),
+        (dict(need_python_object=True, untrusted_source=False, need_mmap=True), "joblib"),
+        (dict(need_python_object=True, untrusted_source=False), "joblib"),
+    ],
+)
 def test_recommend_format_follows_the_questions_in_order(answers, expected):
     fmt, reason = demos.recommend_format(**answers)
     assert fmt == expected and reason

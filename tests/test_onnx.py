@@ -1,4 +1,5 @@
 """ONNX export: predictions agree with scikit-learn; bad inputs give clear errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,11 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 import persistlib as pl
 from persistlib import demos
 from persistlib.onnx_export import (
-    OnnxAgreementError, OnnxExportError, OnnxInputError, check_agreement, load_onnx,
+    OnnxAgreementError,
+    OnnxExportError,
+    OnnxInputError,
+    check_agreement,
+    load_onnx,
 )
 
 
@@ -68,13 +73,16 @@ def onx(small_model, churn_split, tmp_path_factory):
     return pl.export_onnx(small_model, churn_split[0].head(), tmp_path_factory.mktemp("onnx") / "m.onnx")
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda X: X.iloc[0].to_numpy(), "1-D array"),
-    (lambda X: X.to_numpy()[:3, :5], r"expects \(n_rows, 12\)"),
-    (lambda X: X.iloc[:3].drop(columns="satisfaction"), r"lack column\(s\) \['satisfaction'\]"),
-    (lambda X: X.iloc[:3].astype({"region": str}), r"not numeric"),
-    (lambda X: [["abc"] * 12], "could not be converted"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda X: X.iloc[0].to_numpy(), "1-D array"),
+        (lambda X: X.to_numpy()[:3, :5], r"expects \(n_rows, 12\)"),
+        (lambda X: X.iloc[:3].drop(columns="satisfaction"), r"lack column\(s\) \['satisfaction'\]"),
+        (lambda X: X.iloc[:3].astype({"region": str}), r"not numeric"),
+        (lambda X: [["abc"] * 12], "could not be converted"),
+    ],
+)
 def test_bad_inputs_give_clear_errors(onx, churn_split, bad, message):
     with pytest.raises(OnnxInputError, match=message) as info:
         onx.predict(bad(churn_split[1]))
@@ -124,8 +132,9 @@ def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
     from persistlib.formats import compare_formats, plot_comparison
 
     X_test = churn_split[1]
-    rows = compare_formats(small_model, X_test, tmp_path, formats=["pickle", "joblib-3", "onnx"],
-                           n_single=5, batch_rows=50, label="RF(10)")
+    rows = compare_formats(
+        small_model, X_test, tmp_path, formats=["pickle", "joblib-3", "onnx"], n_single=5, batch_rows=50, label="RF(10)"
+    )
     assert [r["format"] for r in rows] == ["pickle", "joblib-3", "onnx"]
     sizes = {p.suffix: p.stat().st_size for p in tmp_path.iterdir()}
     assert rows[0]["bytes"] == sizes[".pkl"] and rows[2]["bytes"] == sizes[".onnx"]

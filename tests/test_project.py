@@ -1,4 +1,5 @@
 """The project's promises about itself: pins, Binder, layering, notebooks."""
+
 import json
 import subprocess
 import sys
@@ -46,23 +47,27 @@ def test_requirements_install_persistlib_itself():
 def test_installed_versions_match_the_pins():
     from importlib import metadata
 
-    wrong = {n: (v, metadata.version(n)) for n, v in _pins(ROOT / "requirements.txt").items()
-             if metadata.version(n) != v}
+    wrong = {
+        n: (v, metadata.version(n)) for n, v in _pins(ROOT / "requirements.txt").items() if metadata.version(n) != v
+    }
     assert not wrong, f"installed versions differ from requirements.txt: {wrong}"
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env}, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env}, cwd=ROOT
+    )
 
 
 def test_import_persistlib_loads_no_optional_stack():
-    code = ("import sys, persistlib\n"
-            "heavy = ['ipywidgets', 'matplotlib', 'fastapi', 'uvicorn', 'httpx', 'onnxruntime', 'skl2onnx',"
-            " 'skops', 'sklearn', 'mlflow']\n"
-            "print([m for m in heavy if m in sys.modules])")
+    code = (
+        "import sys, persistlib\n"
+        "heavy = ['ipywidgets', 'matplotlib', 'fastapi', 'uvicorn', 'httpx', 'onnxruntime', 'skl2onnx',"
+        " 'skops', 'sklearn', 'mlflow']\n"
+        "print([m for m in heavy if m in sys.modules])"
+    )
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
@@ -73,12 +78,14 @@ def test_a_broken_optional_dependency_does_not_break_the_core(tmp_path):
         pkg = tmp_path / name
         pkg.mkdir()
         (pkg / "__init__.py").write_text("raise ImportError('deliberately broken for the test')\n")
-    code = ("import persistlib as pl\n"
-            "from sklearn.tree import DecisionTreeClassifier\n"
-            "X, y = pl.make_churn(200, random_state=0)\n"
-            f"reg = pl.Registry(r'{tmp_path / 'reg'}')\n"
-            "card = reg.save(DecisionTreeClassifier().fit(X, y), metrics={'accuracy': 1.0})\n"
-            "print(reg.load(card.version)[1].version)")
+    code = (
+        "import persistlib as pl\n"
+        "from sklearn.tree import DecisionTreeClassifier\n"
+        "X, y = pl.make_churn(200, random_state=0)\n"
+        f"reg = pl.Registry(r'{tmp_path / 'reg'}')\n"
+        "card = reg.save(DecisionTreeClassifier().fit(X, y), metrics={'accuracy': 1.0})\n"
+        "print(reg.load(card.version)[1].version)"
+    )
     out = _run(code, PYTHONPATH=str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1.0.0"
@@ -208,8 +215,11 @@ def test_persistlib_raises_only_persist_errors():
     import ast
     import builtins
 
-    builtin_errors = {n for n in dir(builtins) if isinstance(getattr(builtins, n), type)
-                      and issubclass(getattr(builtins, n), BaseException)} - {"AttributeError"}
+    builtin_errors = {
+        n
+        for n in dir(builtins)
+        if isinstance(getattr(builtins, n), type) and issubclass(getattr(builtins, n), BaseException)
+    } - {"AttributeError"}
     offenders = []
     for path in sorted((ROOT / "persistlib").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

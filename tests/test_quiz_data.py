@@ -1,4 +1,5 @@
 """persistlib.quiz: quiz files are read, checked and answered without ipywidgets."""
+
 from __future__ import annotations
 
 import json
@@ -8,24 +9,41 @@ import sys
 import pytest
 
 from persistlib.errors import PersistError
-from persistlib.quiz import (QUIZ_DIR, Question, QuizError, check_choices, load_questions, parse_questions,
-                             quiz_path)
+from persistlib.quiz import QUIZ_DIR, Question, QuizError, check_choices, load_questions, parse_questions, quiz_path
 
-QUESTIONS = {"questions": [
-    {"id": "one", "prompt": "Pick `b`.", "kind": "single", "explanation": "b is right.",
-     "options": [{"text": "a", "correct": False, "feedback": "not a"},
-                 {"text": "b", "correct": True, "feedback": "yes b"}]},
-    {"id": "two", "prompt": "Pick x and z.", "kind": "multiple", "explanation": "x and z.",
-     "options": [{"text": "x", "correct": True, "feedback": "x is in"},
-                 {"text": "y", "correct": False, "feedback": "y is out"},
-                 {"text": "z", "correct": True, "feedback": "z is in"}]},
-]}
+QUESTIONS = {
+    "questions": [
+        {
+            "id": "one",
+            "prompt": "Pick `b`.",
+            "kind": "single",
+            "explanation": "b is right.",
+            "options": [
+                {"text": "a", "correct": False, "feedback": "not a"},
+                {"text": "b", "correct": True, "feedback": "yes b"},
+            ],
+        },
+        {
+            "id": "two",
+            "prompt": "Pick x and z.",
+            "kind": "multiple",
+            "explanation": "x and z.",
+            "options": [
+                {"text": "x", "correct": True, "feedback": "x is in"},
+                {"text": "y", "correct": False, "feedback": "y is out"},
+                {"text": "z", "correct": True, "feedback": "z is in"},
+            ],
+        },
+    ]
+}
 
 
 def test_importing_the_quiz_core_loads_no_widgets():
-    code = ("import sys, persistlib.quiz as q\n"
-            "qs = q.load_questions(q.quiz_path('03_evaluation_gate'))\n"
-            "print(len(qs) >= 3, [m for m in ('ipywidgets', 'matplotlib') if m in sys.modules])")
+    code = (
+        "import sys, persistlib.quiz as q\n"
+        "qs = q.load_questions(q.quiz_path('03_evaluation_gate'))\n"
+        "print(len(qs) >= 3, [m for m in ('ipywidgets', 'matplotlib') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True []"
@@ -73,8 +91,10 @@ def test_check_choices_accepts_an_index_or_a_list(choices, picked):
     assert check_choices(parse_questions(QUESTIONS)[0], choices) == picked
 
 
-@pytest.mark.parametrize("q, choices, msg", [(0, 2, "options 0..1"), (0, [0, 1], "exactly one"),
-                                             (1, [], "at least one"), (1, "0", "option index")])
+@pytest.mark.parametrize(
+    "q, choices, msg",
+    [(0, 2, "options 0..1"), (0, [0, 1], "exactly one"), (1, [], "at least one"), (1, "0", "option index")],
+)
 def test_check_choices_explains_bad_answers(q, choices, msg):
     with pytest.raises(QuizError, match=msg):
         check_choices(parse_questions(QUESTIONS)[q], choices)

@@ -282,7 +282,7 @@ def test_bump_always_increases_and_resets_lower_parts(v, part):
     new = pl.parse_version(pl.bump_version(text, part))
     assert new > v
     idx = ["major", "minor", "patch"].index(part)
-    assert new[idx] == v[idx] + 1 and new[:idx] == v[:idx] and all(x == 0 for x in new[idx + 1:])
+    assert new[idx] == v[idx] + 1 and new[:idx] == v[:idx] and all(x == 0 for x in new[idx + 1 :])
 
 
 @given(st.text(max_size=12))

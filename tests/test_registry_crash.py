@@ -1,4 +1,5 @@
 """Crash safety and concurrency, with real processes and a real SIGKILL."""
+
 import os
 import signal
 import subprocess
@@ -44,8 +45,12 @@ def _run_child(tmp_path: Path, root: Path, hang_at: int = 0, loops: int = 1) -> 
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     ready = tmp_path / f"ready-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, str(script), str(root), str(ready), str(hang_at), str(loops)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(root), str(ready), str(hang_at), str(loops)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.ready = ready  # type: ignore[attr-defined]
     return proc
 

@@ -1,4 +1,5 @@
 """ModelServer: predict, swap, rollback, input validation, and swaps under concurrent load."""
+
 from __future__ import annotations
 
 import threading
@@ -155,8 +156,13 @@ class _DictRegistry:
 
     def load(self, ref):
         v = self.resolve(ref)
-        card = ModelCard(version=v, trained_at="2026-01-01T00:00:00+00:00", algorithm="Slow",
-                         artifact=f"m{v}", artifact_sha256="0" * 64)
+        card = ModelCard(
+            version=v,
+            trained_at="2026-01-01T00:00:00+00:00",
+            algorithm="Slow",
+            artifact=f"m{v}",
+            artifact_sha256="0" * 64,
+        )
         return self.models[v], card
 
 
@@ -235,22 +241,25 @@ def _without(key):
     return {k: v for k, v in GOOD.items() if k != key}
 
 
-@pytest.mark.parametrize("rows, message", [
-    ("tenure", "must be a list"),
-    (42, "must be a list"),
-    (None, "must be a list"),
-    ([], "is empty"),
-    ([GOOD, [1, 2, 3]], "row 1 must be an object"),
-    ([_without("region")], r"missing feature\(s\) \['region'\]"),
-    ([{**GOOD, "shoe_size": 42}], r"unknown feature\(s\) \['shoe_size'\]"),
-    ([{**_without("senior"), "age": 70}], "missing.*'senior'.*unknown.*'age'"),
-    ([{**GOOD, "contract": "two years"}], "'contract': 'two years' is not a number"),
-    ([{**GOOD, "contract": None}], "'contract': None is not a number"),
-    ([{**GOOD, "senior": True}], "'senior': True is not a number"),
-    ([{**GOOD, "tenure_months": float("nan")}], "not a finite number"),
-    ([{**GOOD, "tenure_months": float("inf")}], "not a finite number"),
-    ([{**GOOD, "tenure_months": 10**400}], "not a finite number"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("tenure", "must be a list"),
+        (42, "must be a list"),
+        (None, "must be a list"),
+        ([], "is empty"),
+        ([GOOD, [1, 2, 3]], "row 1 must be an object"),
+        ([_without("region")], r"missing feature\(s\) \['region'\]"),
+        ([{**GOOD, "shoe_size": 42}], r"unknown feature\(s\) \['shoe_size'\]"),
+        ([{**_without("senior"), "age": 70}], "missing.*'senior'.*unknown.*'age'"),
+        ([{**GOOD, "contract": "two years"}], "'contract': 'two years' is not a number"),
+        ([{**GOOD, "contract": None}], "'contract': None is not a number"),
+        ([{**GOOD, "senior": True}], "'senior': True is not a number"),
+        ([{**GOOD, "tenure_months": float("nan")}], "not a finite number"),
+        ([{**GOOD, "tenure_months": float("inf")}], "not a finite number"),
+        ([{**GOOD, "tenure_months": 10**400}], "not a finite number"),
+    ],
+)
 def test_bad_rows_get_a_clear_error(rows, message):
     with pytest.raises(InvalidInputError, match=message):
         validate_rows(rows, FEATURES)
@@ -350,8 +359,13 @@ def test_as_labels_turns_any_label_container_into_plain_scalars():
     assert as_labels((True, False)) == [True, False]
     assert as_labels("yes") == ["yes"] and as_labels(0.5) == [0.5]
     assert as_labels([np.float64(0.5), 1]) == [0.5, 1]
-    for bad, words in [(None, "None"), ({"a": 1}, "dict"), (np.zeros((2, 2)), "one-dimensional"),
-                       (pd.DataFrame({"y": [1]}), "one-dimensional"), ([[1, 2]], "single value")]:
+    for bad, words in [
+        (None, "None"),
+        ({"a": 1}, "dict"),
+        (np.zeros((2, 2)), "one-dimensional"),
+        (pd.DataFrame({"y": [1]}), "one-dimensional"),
+        ([[1, 2]], "single value"),
+    ]:
         with pytest.raises(pl.ArgumentTypeError, match=words):
             as_labels(bad)
     with pytest.raises(pl.InvalidArgumentError, match="no label"):
@@ -412,8 +426,7 @@ def test_snapshot_reads_the_state_once(two_versions):
     racy._states[1] = type(server._state)(current=server._state.previous, previous=server._state.current)
     snap = racy.snapshot()
     assert racy.reads == 1
-    assert (snap.version, snap.previous_version, snap.artifact_sha256) == (
-        "2.0.0", "1.0.0", card.artifact_sha256)
+    assert (snap.version, snap.previous_version, snap.artifact_sha256) == ("2.0.0", "1.0.0", card.artifact_sha256)
 
 
 def test_server_record_outcome_feeds_the_router_and_the_audit_log(two_versions, tmp_path):
@@ -491,4 +504,9 @@ def test_chart_sorts_versions_numerically_and_aliases_last():
     from persistlib.widgets.serving import _version_key
 
     assert sorted(["10.0.0", "2.0.0", "v1.10.0", "1.9.0", "canary"], key=_version_key) == [
-        "1.9.0", "v1.10.0", "2.0.0", "10.0.0", "canary"]
+        "1.9.0",
+        "v1.10.0",
+        "2.0.0",
+        "10.0.0",
+        "canary",
+    ]

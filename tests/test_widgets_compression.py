@@ -1,4 +1,5 @@
 """CompressionExplorer: real measurements, cached, charted as PNG."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,9 @@ def test_measures_real_files_and_charts_them(small_model, tmp_path):
 def test_replotting_uses_the_cache(small_model, tmp_path, monkeypatch):
     ex = pl.CompressionExplorer(small_model, tmp_path, methods=["joblib-0", "joblib-1"])
     calls = []
-    monkeypatch.setattr("persistlib.widgets.compression.measure",
-                        lambda *a, **k: calls.append(a) or pytest.fail("measured again"))
+    monkeypatch.setattr(
+        "persistlib.widgets.compression.measure", lambda *a, **k: calls.append(a) or pytest.fail("measured again")
+    )
     ex.show.value = ("joblib-1",)
     ex.show.value = ("joblib-0", "joblib-1")
     assert calls == [] and ex.plots == 3
@@ -47,9 +49,9 @@ def test_a_selection_seen_before_reuses_its_chart(small_model, tmp_path, monkeyp
     ex.show.value = ("joblib-1",)
     drawn = []
     monkeypatch.setattr("persistlib.widgets.compression._chart", lambda rows: drawn.append(rows) or b"new")
-    ex.show.value = ("joblib-0", "joblib-1")   # the first chart, from the chart cache
+    ex.show.value = ("joblib-0", "joblib-1")  # the first chart, from the chart cache
     assert drawn == [] and ex.chart.value[:4] == b"\x89PNG"
-    ex.show.value = ("joblib-0",)              # never drawn: drawn now, from cached measurements
+    ex.show.value = ("joblib-0",)  # never drawn: drawn now, from cached measurements
     assert [r.method for r in drawn[0]] == ["joblib-0"] and ex.chart.value == b"new"
 
 

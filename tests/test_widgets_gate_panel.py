@@ -1,4 +1,5 @@
 """GatePanel: sliders drive persistlib.Gate; Serialise only on PASS."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,15 +26,15 @@ def test_moving_a_slider_flips_the_verdict_and_rows():
     assert panel.verdict.value == "✗ FAIL: 1 check failed"
     assert repr(panel) == "<GatePanel: FAIL>"
     assert "accuracy 0.910 is below the threshold 0.950" in panel.rows.value
-    assert panel.report == pl.Gate({"accuracy": 0.95, "precision": 0.70, "recall": 0.65},
-                                   baseline=pl.DEFAULT_BASELINE).check(GOOD)
+    assert panel.report == pl.Gate(
+        {"accuracy": 0.95, "precision": 0.70, "recall": 0.65}, baseline=pl.DEFAULT_BASELINE
+    ).check(GOOD)
     panel.sliders["accuracy"].value = 0.90
     assert panel.report.passed
 
 
 def test_baseline_and_tolerance():
-    panel = pl.GatePanel(metrics={"accuracy": 0.89, "precision": 0.8, "recall": 0.7},
-                         baseline={"accuracy": 0.91})
+    panel = pl.GatePanel(metrics={"accuracy": 0.89, "precision": 0.8, "recall": 0.7}, baseline={"accuracy": 0.91})
     assert not panel.report.passed and "below the baseline 0.910" in panel.rows.value
     panel.tolerance.value = 0.02
     assert panel.report.passed and panel.report.tolerance == pytest.approx(0.02)
@@ -42,8 +43,15 @@ def test_baseline_and_tolerance():
 def test_serialise_saves_only_on_pass(registry, small_model, churn_split):
     X_train, X_test, y_train, y_test = churn_split
     metrics = pl.evaluate(small_model, X_test, y_test)
-    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, dataset=X_train,
-                         thresholds={"accuracy": metrics["accuracy"] + 0.01}, baseline={})
+    panel = pl.GatePanel(
+        small_model,
+        X_test,
+        y_test,
+        registry=registry,
+        dataset=X_train,
+        thresholds={"accuracy": metrics["accuracy"] + 0.01},
+        baseline={},
+    )
     assert not panel.report.passed and panel.serialise_button.disabled
     assert panel.serialise() is None and registry.versions() == []
     panel.sliders["accuracy"].value = 0.5
@@ -89,8 +97,7 @@ def test_css_classes():
 def test_serialise_shows_the_registrys_refusal(registry, small_model, churn_split):
     """The panel does not decide: Registry.save(gate_report=...) refuses, and the panel shows why."""
     _, X_test, _, y_test = churn_split
-    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.99},
-                         baseline={})
+    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.99}, baseline={})
     assert not panel.report.passed
     assert panel.serialise() is None and registry.versions() == []
     assert panel.result.value.startswith("✗ The registry refused")
@@ -100,8 +107,7 @@ def test_serialise_shows_the_registrys_refusal(registry, small_model, churn_spli
 
 def test_serialise_saves_once(registry, small_model, churn_split):
     _, X_test, _, y_test = churn_split
-    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.5},
-                         baseline={})
+    panel = pl.GatePanel(small_model, X_test, y_test, registry=registry, thresholds={"accuracy": 0.5}, baseline={})
     assert panel.serialise().version == "1.0.0"
     assert panel.serialise() is None and registry.versions() == ["1.0.0"]
     assert "already saved v1.0.0" in panel.result.value

@@ -1,4 +1,5 @@
 """PipelineExplorer: six stages, each run live, earlier stages on demand."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,9 @@ def test_each_click_explains_and_runs_its_stage(explorer, tmp_path):
 
 
 def test_serve_first_runs_the_stages_it_needs(tmp_path):
-    explorer = pl.PipelineExplorer(tmp_path / "ws", model=RandomForestClassifier(n_estimators=10, random_state=0),
-                                   n_samples=800, random_state=1)
+    explorer = pl.PipelineExplorer(
+        tmp_path / "ws", model=RandomForestClassifier(n_estimators=10, random_state=0), n_samples=800, random_state=1
+    )
     text = explorer.run("Serve")
     assert explorer.done == ["Train", "Evaluate", "Version", "Load", "Serve"]
     assert "churn probability" in text and "latency" in text

@@ -1,4 +1,5 @@
 """Quiz: parsing, answering from Python and by clicking, and clear errors for bad files."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,32 @@ import persistlib as pl
 from persistlib.errors import PersistError
 from persistlib.widgets.quiz import QUIZ_DIR, Quiz, QuizError
 
-QUESTIONS = {"questions": [
-    {"id": "one", "prompt": "Pick `b`.", "kind": "single", "explanation": "b is right.",
-     "options": [{"text": "a", "correct": False, "feedback": "not a"},
-                 {"text": "b", "correct": True, "feedback": "yes b"},
-                 {"text": "c", "correct": False, "feedback": "not c"}]},
-    {"id": "two", "prompt": "Pick x and z.", "kind": "multiple", "explanation": "x and z.",
-     "options": [{"text": "x", "correct": True, "feedback": "x is in"},
-                 {"text": "y", "correct": False, "feedback": "y is out"},
-                 {"text": "z", "correct": True, "feedback": "z is in"}]},
-]}
+QUESTIONS = {
+    "questions": [
+        {
+            "id": "one",
+            "prompt": "Pick `b`.",
+            "kind": "single",
+            "explanation": "b is right.",
+            "options": [
+                {"text": "a", "correct": False, "feedback": "not a"},
+                {"text": "b", "correct": True, "feedback": "yes b"},
+                {"text": "c", "correct": False, "feedback": "not c"},
+            ],
+        },
+        {
+            "id": "two",
+            "prompt": "Pick x and z.",
+            "kind": "multiple",
+            "explanation": "x and z.",
+            "options": [
+                {"text": "x", "correct": True, "feedback": "x is in"},
+                {"text": "y", "correct": False, "feedback": "y is out"},
+                {"text": "z", "correct": True, "feedback": "z is in"},
+            ],
+        },
+    ]
+}
 
 
 def test_answer_from_python_updates_feedback_and_score():
@@ -39,7 +56,7 @@ def test_answer_from_python_updates_feedback_and_score():
 
 def test_latest_answer_replaces_earlier_one():
     quiz = Quiz(QUESTIONS)
-    assert quiz.answer(1, [0, 1, 2]) is False   # a superset is wrong
+    assert quiz.answer(1, [0, 1, 2]) is False  # a superset is wrong
     assert quiz.answer(1, [2, 0]) is True
     assert quiz.score == (1, 1)
     assert [cb.value for cb in quiz.choosers[1].children] == [True, False, True]
@@ -49,7 +66,7 @@ def test_latest_answer_replaces_earlier_one():
 
 def test_clicking_check_reads_the_widgets():
     quiz = Quiz(QUESTIONS)
-    quiz.check_buttons[0].click()          # nothing picked yet
+    quiz.check_buttons[0].click()  # nothing picked yet
     assert "Pick an answer first" in quiz.feedback[0].value and quiz.score == (0, 0)
     quiz.choosers[0].value = 2
     quiz.check_buttons[0].click()
@@ -76,8 +93,9 @@ def test_backticks_become_code_and_text_is_escaped():
     assert "<code>b</code>" in quiz.children[1].children[0].value
 
 
-@pytest.mark.parametrize("choices, msg", [(3, "options 0..2"), ([0, 1], "exactly one"), ([], "at least one"),
-                                          ("1", "option index")])
+@pytest.mark.parametrize(
+    "choices, msg", [(3, "options 0..2"), ([0, 1], "exactly one"), ([], "at least one"), ("1", "option index")]
+)
 def test_bad_answers_are_explained(choices, msg):
     with pytest.raises(QuizError, match=msg):
         Quiz(QUESTIONS).answer(0, choices)
@@ -96,16 +114,19 @@ def _broken(edit):
     return data
 
 
-@pytest.mark.parametrize("edit, msg", [
-    (lambda qs: qs[0].pop("explanation"), r"question 0 \('one'\): missing key\(s\) \['explanation'\]"),
-    (lambda qs: qs[1].update(kind="many"), r"question 1 \('two'\): 'kind' must be"),
-    (lambda qs: qs[0]["options"][0].update(correct=True), "exactly one correct option, found 2"),
-    (lambda qs: qs[1]["options"][0].update(correct="yes"), "option 0: 'correct' must be true or false"),
-    (lambda qs: qs[0]["options"][1].pop("feedback"), r"option 1: needs exactly the keys"),
-    (lambda qs: qs[1].update(id="one"), "reuses the id 'one'"),
-    (lambda qs: qs[0].update(options=[qs[0]["options"][0]]), "at least two options"),
-    (lambda qs: qs[0].update(hint="x"), r"unknown key\(s\) \['hint'\]"),
-])
+@pytest.mark.parametrize(
+    "edit, msg",
+    [
+        (lambda qs: qs[0].pop("explanation"), r"question 0 \('one'\): missing key\(s\) \['explanation'\]"),
+        (lambda qs: qs[1].update(kind="many"), r"question 1 \('two'\): 'kind' must be"),
+        (lambda qs: qs[0]["options"][0].update(correct=True), "exactly one correct option, found 2"),
+        (lambda qs: qs[1]["options"][0].update(correct="yes"), "option 0: 'correct' must be true or false"),
+        (lambda qs: qs[0]["options"][1].pop("feedback"), r"option 1: needs exactly the keys"),
+        (lambda qs: qs[1].update(id="one"), "reuses the id 'one'"),
+        (lambda qs: qs[0].update(options=[qs[0]["options"][0]]), "at least two options"),
+        (lambda qs: qs[0].update(hint="x"), r"unknown key\(s\) \['hint'\]"),
+    ],
+)
 def test_malformed_questions_name_file_and_question(tmp_path, edit, msg):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(_broken(edit)))

@@ -1,4 +1,5 @@
 """ModelCardView and RegistryBrowser: versions table, load, promote, rollback."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,7 @@ def test_table_lists_versions_metrics_and_aliases(three_versions):
         assert f"v{v}" in b.table.value and acc in b.table.value
     assert three_versions.card("1.0.0").trained_at in b.table.value
     assert b.table.value.count("◀ <b>production</b>") == 1
-    assert b.version_select.value == "1.1.0"   # starts on production
+    assert b.version_select.value == "1.1.0"  # starts on production
     assert b.card_view.card.version == "1.1.0"
     assert repr(b) == "<RegistryBrowser: 3 versions, production=v1.1.0>"
 
@@ -89,10 +90,10 @@ def test_a_refused_card_is_a_row_not_a_crash(tmp_path, small_model):
 
     key = "course-secret"
     unsigned = pl.Registry(tmp_path / "reg")
-    unsigned.save(small_model, metrics={"accuracy": 0.80})                      # 1.0.0: no signature
+    unsigned.save(small_model, metrics={"accuracy": 0.80})  # 1.0.0: no signature
     signed = pl.Registry(tmp_path / "reg", signing_key=key)
-    signed.save(small_model, metrics={"accuracy": 0.81})                        # 1.1.0: good
-    signed.save(small_model, metrics={"accuracy": 0.82})                        # 1.2.0: edited below
+    signed.save(small_model, metrics={"accuracy": 0.81})  # 1.1.0: good
+    signed.save(small_model, metrics={"accuracy": 0.82})  # 1.2.0: edited below
     signed.promote("1.1.0")
     path = signed.root / "model_v1.2.0_meta.json"
     card = json.loads(path.read_text())
@@ -105,7 +106,7 @@ def test_a_refused_card_is_a_row_not_a_crash(tmp_path, small_model):
     assert "✗ card model_v1.2.0_meta.json has a wrong signature" in rows["1.2.0"]
     assert "persistlib-row-refused" in rows["1.2.0"] and "0.99" not in b.table.value
     assert "0.810" in rows["1.1.0"] and "✗" not in rows["1.1.0"]
-    assert b.card_view.card.version == "1.1.0"              # production's passport
+    assert b.card_view.card.version == "1.1.0"  # production's passport
 
     b.version_select.value = "1.2.0"
     assert b.card_box.children == (b.card_error,)

@@ -6,6 +6,7 @@ HTML's ``.value``. Each carries stable CSS classes (``persistlib-...``) for
 browser tests, and reports status with text and symbols (✓/✗, PASS/FAIL),
 never colour alone.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

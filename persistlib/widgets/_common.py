@@ -1,4 +1,5 @@
 """Small helpers shared by the widgets: charts as PNG bytes, readable sizes and times."""
+
 from __future__ import annotations
 
 import io
@@ -27,9 +28,9 @@ def human_bytes(n: int | None) -> str:
     size = float(n)
     if size < 1024:
         return f"{int(size)} bytes"
-    if size < 1024 ** 2:
+    if size < 1024**2:
         return f"{size / 1024:.1f} KiB"
-    return f"{size / 1024 ** 2:.1f} MiB"
+    return f"{size / 1024**2:.1f} MiB"
 
 
 def human_seconds(s: float) -> str:

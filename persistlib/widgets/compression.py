@@ -6,6 +6,7 @@ For each method (``joblib-0`` … ``joblib-9``, plus ``joblib-lz4-3`` and
 are cached (and so is each chart drawn), so changing which methods are shown
 never measures again, and going back to an earlier selection is instant.
 """
+
 from __future__ import annotations
 
 import html
@@ -57,8 +58,15 @@ class CompressionExplorer(W.VBox):
     status : Label
     """
 
-    def __init__(self, model: Any, folder: str | Path, *, methods: Sequence[str] | None = None,
-                 repeat: int = 1, measure_now: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        folder: str | Path,
+        *,
+        methods: Sequence[str] | None = None,
+        repeat: int = 1,
+        measure_now: bool = True,
+    ) -> None:
         if model is None:
             raise ArgumentTypeError("CompressionExplorer needs a fitted model to save, got None.")
         self.model, self.folder, self.repeat = model, Path(folder), int(repeat)
@@ -72,12 +80,20 @@ class CompressionExplorer(W.VBox):
         self._charts: dict[tuple[str, ...], bytes] = {}  # rendered PNG per selection
         self._warm = False
 
-        self.show = W.SelectMultiple(options=self.methods, value=tuple(self.methods), rows=min(len(self.methods), 12),
-                                     description="show", layout=W.Layout(width="220px"))
+        self.show = W.SelectMultiple(
+            options=self.methods,
+            value=tuple(self.methods),
+            rows=min(len(self.methods), 12),
+            description="show",
+            layout=W.Layout(width="220px"),
+        )
         self.show.add_class("persistlib-compression-show")
         self.show.observe(lambda _c: self.plot(), names="value")
-        self.measure_button = W.Button(description="Measure again", icon="refresh",
-                                       tooltip="Forget the cached numbers and measure the shown methods again")
+        self.measure_button = W.Button(
+            description="Measure again",
+            icon="refresh",
+            tooltip="Forget the cached numbers and measure the shown methods again",
+        )
         self.measure_button.add_class("persistlib-compression-measure")
         self.measure_button.on_click(lambda _b: self.remeasure())
         self.status = W.Label("Nothing measured yet: press 'Measure again'.")
@@ -86,8 +102,7 @@ class CompressionExplorer(W.VBox):
         self.chart.add_class("persistlib-compression-chart")
         self.table = W.HTML()
         self.table.add_class("persistlib-compression-table")
-        super().__init__([W.HBox([W.VBox([self.show, self.measure_button]), self.chart]),
-                          self.status, self.table])
+        super().__init__([W.HBox([W.VBox([self.show, self.measure_button]), self.chart]), self.status, self.table])
         self.add_class("persistlib-compression")
         if measure_now:
             self.plot()
@@ -126,8 +141,9 @@ class CompressionExplorer(W.VBox):
         self.chart.value = self._charts[key]
         self.table.value = self._table(rows)
         self.plots += 1
-        self.status.value = (f"{len(rows)} methods shown; measured now: {len(new)}, "
-                             f"from the cache: {len(rows) - len(new)}.")
+        self.status.value = (
+            f"{len(rows)} methods shown; measured now: {len(new)}, from the cache: {len(rows) - len(new)}."
+        )
         return self.chart.value
 
     def __repr__(self) -> str:
@@ -142,9 +158,13 @@ class CompressionExplorer(W.VBox):
         body = "".join(
             f"<tr><td><code>{html.escape(r.method)}</code></td><td>{human_bytes(r.bytes)}</td>"
             f"<td>{f'{raw.bytes / r.bytes:.1f}×' if raw else '—'}</td>"
-            f"<td>{human_seconds(r.dump_s)}</td><td>{human_seconds(r.load_s)}</td></tr>" for r in rows)
-        return ("<table style=\"border-spacing:14px 2px\"><tr><th>method</th><th>size</th><th>smaller than joblib-0</th>"
-                f"<th>dump</th><th>load</th></tr>{body}</table>")
+            f"<td>{human_seconds(r.dump_s)}</td><td>{human_seconds(r.load_s)}</td></tr>"
+            for r in rows
+        )
+        return (
+            '<table style="border-spacing:14px 2px"><tr><th>method</th><th>size</th><th>smaller than joblib-0</th>'
+            f"<th>dump</th><th>load</th></tr>{body}</table>"
+        )
 
 
 def _chart(rows: list[Measurement]) -> bytes:
@@ -153,9 +173,11 @@ def _chart(rows: list[Measurement]) -> bytes:
     names = [r.method for r in rows]
     fig = Figure(figsize=(9, 0.32 * len(rows) + 1.3))
     axes = fig.subplots(1, 3, sharey=True)
-    series = [([r.bytes / 1024 for r in rows], "file size (KiB)"),
-              ([r.dump_s * 1e3 for r in rows], "dump time (ms)"),
-              ([r.load_s * 1e3 for r in rows], "load time (ms)")]
+    series = [
+        ([r.bytes / 1024 for r in rows], "file size (KiB)"),
+        ([r.dump_s * 1e3 for r in rows], "dump time (ms)"),
+        ([r.load_s * 1e3 for r in rows], "load time (ms)"),
+    ]
     for ax, (values, label) in zip(axes, series):
         ax.barh(names, values, color="#4c72b0")
         ax.set_xlabel(label)

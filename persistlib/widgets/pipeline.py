@@ -4,6 +4,7 @@ Train → Evaluate → Save → Version → Load → Serve. Click a stage: the w
 explains it and runs it on a real model, showing what the stage produces.
 Clicking a later stage first runs the earlier ones it needs.
 """
+
 from __future__ import annotations
 
 import html
@@ -28,26 +29,31 @@ STAGES: tuple[str, ...] = ("Train", "Evaluate", "Save", "Version", "Load", "Serv
 #: What each stage does and why it matters (shown when you click it).
 EXPLANATIONS: dict[str, str] = {
     "Train": "The model learns from historical data. This is the slow, expensive step: it needs all "
-             "the data and a lot of compute, so it runs rarely (nightly, weekly), on a big machine.",
+    "the data and a lot of compute, so it runs rarely (nightly, weekly), on a big machine.",
     "Evaluate": "Before anyone relies on the new model, score it on data it never saw and put it "
-                "through a gate: it must reach fixed thresholds <i>and</i> be at least as good as the "
-                "model in production. A model that fails stops here.",
+    "through a gate: it must reach fixed thresholds <i>and</i> be at least as good as the "
+    "model in production. A model that fails stops here.",
     "Save": "Serialise the fitted model: turn the Python object in RAM into bytes on disk. Here "
-            "<code>joblib.dump(model, path, compress=3)</code>. The file is all a server needs later; "
-            "no training data, no training code run.",
+    "<code>joblib.dump(model, path, compress=3)</code>. The file is all a server needs later; "
+    "no training data, no training code run.",
     "Version": "Give the file a version number and a card beside it (a versioned pair): data hash, "
-               "hyperparameters, metrics, library versions and the file's sha256. Versions are what "
-               "make rollback, A/B tests, audits and hot-swaps possible.",
+    "hyperparameters, metrics, library versions and the file's sha256. Versions are what "
+    "make rollback, A/B tests, audits and hot-swaps possible.",
     "Load": "Another process (often on another machine) reads the file back. First check the bytes "
-            "against the sha256 on the card and the library versions against the environment; only "
-            "then unpickle, because unpickling can run code.",
+    "against the sha256 on the card and the library versions against the environment; only "
+    "then unpickle, because unpickling can run code.",
     "Serve": "Answer requests with the loaded model: one customer in, a churn probability out, in "
-             "milliseconds. Serving is fast, light and continuous; it never waits for training.",
+    "milliseconds. Serving is fast, light and continuous; it never waits for training.",
 }
 
-_ARTEFACT_OF = {"Train": "training time", "Evaluate": "metrics against the gate", "Save": "the file and its size",
-                "Version": "the card", "Load": "the loaded model, checksum verified",
-                "Serve": "a prediction and its latency"}
+_ARTEFACT_OF = {
+    "Train": "training time",
+    "Evaluate": "metrics against the gate",
+    "Save": "the file and its size",
+    "Version": "the card",
+    "Load": "the loaded model, checksum verified",
+    "Serve": "a prediction and its latency",
+}
 
 
 class PipelineExplorer(W.VBox):
@@ -76,8 +82,9 @@ class PipelineExplorer(W.VBox):
         Stages that have run, in order.
     """
 
-    def __init__(self, workspace: str | Path, *, model: Any = None, n_samples: int = 2000,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self, workspace: str | Path, *, model: Any = None, n_samples: int = 2000, random_state: int = 0
+    ) -> None:
         from sklearn.model_selection import train_test_split
 
         self.workspace = Path(workspace)
@@ -87,11 +94,14 @@ class PipelineExplorer(W.VBox):
 
             model = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=random_state, n_jobs=1)
         if not hasattr(model, "fit"):
-            raise ArgumentTypeError(f"model must be an unfitted scikit-learn estimator with .fit(), got {type(model).__name__}.")
+            raise ArgumentTypeError(
+                f"model must be an unfitted scikit-learn estimator with .fit(), got {type(model).__name__}."
+            )
         self._template = model
         X, y = make_churn(n_samples, random_state=random_state)
         self.X_train, self.X_test, self.y_train, self.y_test = train_test_split(
-            X, y, test_size=0.25, random_state=random_state, stratify=y)
+            X, y, test_size=0.25, random_state=random_state, stratify=y
+        )
         self.gate_ = Gate(DEFAULT_THRESHOLDS, baseline=DEFAULT_BASELINE)
         self.registry = Registry(self.workspace / "registry")
         self.model = self.metrics = self.report = self.saved_path = self.card = self.loaded = None
@@ -102,8 +112,9 @@ class PipelineExplorer(W.VBox):
         self.buttons: dict[str, W.Button] = {}
         row: list[W.Widget] = []
         for i, name in enumerate(STAGES):
-            b = W.Button(description=name, tooltip=f"{name}: run it and show {_ARTEFACT_OF[name]}",
-                         layout=W.Layout(width="96px"))
+            b = W.Button(
+                description=name, tooltip=f"{name}: run it and show {_ARTEFACT_OF[name]}", layout=W.Layout(width="96px")
+            )
             b.add_class("persistlib-stage")
             b.add_class(f"persistlib-stage-{name.lower()}")
             b.on_click(lambda _b, name=name: self.run(name))
@@ -133,9 +144,8 @@ class PipelineExplorer(W.VBox):
         for name, b in self.buttons.items():
             b.button_style = "info" if name == stage else ""
             b.icon = "check" if name in self.done else ""
-        self.explanation.value = (f"<h4>{STAGES.index(stage) + 1}. {stage}</h4><p>{EXPLANATIONS[stage]}</p>")
-        self.artefact.value = (f"<p><b>Artefact · {_ARTEFACT_OF[stage]}:</b></p>"
-                               f"<pre>{html.escape(text)}</pre>")
+        self.explanation.value = f"<h4>{STAGES.index(stage) + 1}. {stage}</h4><p>{EXPLANATIONS[stage]}</p>"
+        self.artefact.value = f"<p><b>Artefact · {_ARTEFACT_OF[stage]}:</b></p><pre>{html.escape(text)}</pre>"
         return text
 
     def __repr__(self) -> str:
@@ -158,8 +168,10 @@ class PipelineExplorer(W.VBox):
         # a new model makes every later artefact stale
         self.metrics = self.report = self.saved_path = self.card = self.loaded = None
         self.done = ["Train"]
-        return (f"Trained {type(model).__name__} on {len(self.X_train)} rows × {self.X_train.shape[1]} "
-                f"features in {human_seconds(self.train_seconds)}.")
+        return (
+            f"Trained {type(model).__name__} on {len(self.X_train)} rows × {self.X_train.shape[1]} "
+            f"features in {human_seconds(self.train_seconds)}."
+        )
 
     def _evaluate(self) -> str:
         if self.model is None:
@@ -184,14 +196,18 @@ class PipelineExplorer(W.VBox):
         if self.report is None:
             self._evaluate()
         try:  # the registry itself refuses a model whose gate report failed
-            self.card = self.registry.save(self.model, metrics=self.metrics, gate_report=self.report,
-                                           dataset=self.X_train, notes="saved by the PipelineExplorer")
+            self.card = self.registry.save(
+                self.model,
+                metrics=self.metrics,
+                gate_report=self.report,
+                dataset=self.X_train,
+                notes="saved by the PipelineExplorer",
+            )
         except GateRejected as e:
             return f"{mark(False)} The registry refused to version this model: {e}\n{self.report}"
         self.registry.promote(self.card.version)
         self._finish("Version")
-        return (f"{self.card.artifact} + model_v{self.card.version}_meta.json  (now 'production')\n"
-                f"{self.card}")
+        return f"{self.card.artifact} + model_v{self.card.version}_meta.json  (now 'production')\n{self.card}"
 
     def _load(self) -> str:
         if self.card is None:
@@ -206,10 +222,12 @@ class PipelineExplorer(W.VBox):
             return f"{mark(False)} registry.load('{self.card.version}') refused: {e}"
         seconds = time.perf_counter() - t0
         self._finish("Load")
-        return (f"registry.load('{card.version}') → {type(self.loaded).__name__} in {human_seconds(seconds)}\n"
-                f"{mark(True)} checksum verified: before unpickling, the registry compared the sha256 of "
-                f"{card.artifact} with the card's {card.artifact_sha256[:12]}…\n"
-                f"{mark(True)} library versions checked against the card")
+        return (
+            f"registry.load('{card.version}') → {type(self.loaded).__name__} in {human_seconds(seconds)}\n"
+            f"{mark(True)} checksum verified: before unpickling, the registry compared the sha256 of "
+            f"{card.artifact} with the card's {card.artifact_sha256[:12]}…\n"
+            f"{mark(True)} library versions checked against the card"
+        )
 
     def _serve(self) -> str:
         if self.loaded is None:
@@ -222,11 +240,17 @@ class PipelineExplorer(W.VBox):
         self._finish("Serve")
         shown = ("tenure_months", "monthly_charges", "contract", "support_calls")
         customer = ", ".join(f"{k}={v}" for k, v in row.to_dict("records")[0].items() if k in shown)
-        return (f"customer: {customer}, …\n"
-                f"→ churn probability {proba:.2f}: {'likely to leave' if proba >= 0.5 else 'likely to stay'}\n"
-                f"latency (median of 5): {human_seconds(latency.single_p50_s)}")
+        return (
+            f"customer: {customer}, …\n"
+            f"→ churn probability {proba:.2f}: {'likely to leave' if proba >= 0.5 else 'likely to stay'}\n"
+            f"latency (median of 5): {human_seconds(latency.single_p50_s)}"
+        )
 
     _steps: dict[str, Callable[["PipelineExplorer"], str]] = {
-        "Train": _train, "Evaluate": _evaluate, "Save": _save,
-        "Version": _version, "Load": _load, "Serve": _serve,
+        "Train": _train,
+        "Evaluate": _evaluate,
+        "Save": _save,
+        "Version": _version,
+        "Load": _load,
+        "Serve": _serve,
     }

@@ -11,6 +11,7 @@ then **Check**) or from Python::
 
 Text between backticks in a prompt, option, feedback or explanation is shown as code.
 """
+
 from __future__ import annotations
 
 import html
@@ -21,8 +22,16 @@ from typing import Any, Sequence
 import ipywidgets as W
 
 from ..gate import mark
-from ..quiz import (QUIZ_DIR, Option, Question, QuizError, check_choices, load_questions,  # noqa: F401
-                    parse_questions, quiz_path)
+from ..quiz import (
+    QUIZ_DIR,
+    Option,
+    Question,
+    QuizError,
+    check_choices,
+    load_questions,  # noqa: F401
+    parse_questions,
+    quiz_path,
+)
 
 __all__ = ["Quiz", "QuizError", "Question", "Option", "QUIZ_DIR"]
 
@@ -55,8 +64,7 @@ class Quiz(W.VBox):
         ``"Score: 2/3 correct (5 questions)"``.
     """
 
-    def __init__(self, questions: Any, *, title: str = "Check your understanding",
-                 source: str = "questions") -> None:
+    def __init__(self, questions: Any, *, title: str = "Check your understanding", source: str = "questions") -> None:
         self.questions: list[Question] = parse_questions(questions, source=source)
         self._results: dict[int, bool] = {}
         self.choosers: list[W.Widget] = []
@@ -130,11 +138,16 @@ class Quiz(W.VBox):
         hint = "pick one" if q.kind == "single" else "pick all that apply"
         prompt = W.HTML(f"<b>{i + 1}. {_rich(q.prompt)}</b> <i>({hint})</i>")
         if q.kind == "single":
-            chooser: W.Widget = W.RadioButtons(options=[(o.text, k) for k, o in enumerate(q.options)],
-                                               value=None, layout=W.Layout(width="auto"))
+            chooser: W.Widget = W.RadioButtons(
+                options=[(o.text, k) for k, o in enumerate(q.options)], value=None, layout=W.Layout(width="auto")
+            )
         else:
-            chooser = W.VBox([W.Checkbox(value=False, description=o.text, indent=False,
-                                         layout=W.Layout(width="auto")) for o in q.options])
+            chooser = W.VBox(
+                [
+                    W.Checkbox(value=False, description=o.text, indent=False, layout=W.Layout(width="auto"))
+                    for o in q.options
+                ]
+            )
         chooser.add_class("persistlib-quiz-choices")
         button = W.Button(description="Check", icon="check", tooltip="Check your answer")
         button.add_class("persistlib-quiz-check")
@@ -187,10 +200,8 @@ class Quiz(W.VBox):
             lines.append(f"<li>{mark(o.correct)} <b>{_rich(o.text)}</b>: {_rich(o.feedback)}</li>")
         missed = sorted(q.correct - picked)
         if missed and q.kind == "multiple":
-            lines.append("<li>You missed: " + ", ".join(f"<b>{_rich(q.options[k].text)}</b>" for k in missed)
-                         + "</li>")
-        return (f"<div><p><b>{head}</b></p><ul>{''.join(lines)}</ul>"
-                f"<p><i>Why:</i> {_rich(q.explanation)}</p></div>")
+            lines.append("<li>You missed: " + ", ".join(f"<b>{_rich(q.options[k].text)}</b>" for k in missed) + "</li>")
+        return f"<div><p><b>{head}</b></p><ul>{''.join(lines)}</ul><p><i>Why:</i> {_rich(q.explanation)}</p></div>"
 
     def _update_score(self) -> None:
         correct, answered = self.score

@@ -5,6 +5,7 @@ Both use only the public :class:`persistlib.Registry` API: ``versions``,
 Cards are read one version at a time, so one tampered or unsigned card shows
 as a ✗ row (with the registry's reason) instead of breaking the browser.
 """
+
 from __future__ import annotations
 
 import html
@@ -100,12 +101,17 @@ class RegistryBrowser(W.VBox):
         self.version_select.add_class("persistlib-registry-select")
         self.version_select.observe(lambda _c: self._show_card(), names="value")
         self.load_button = W.Button(description="Load", icon="upload", tooltip="Load this version, verified")
-        self.promote_button = W.Button(description="Promote", icon="arrow-up",
-                                       tooltip=f"Point {alias!r} at this version")
-        self.rollback_button = W.Button(description="Rollback", icon="undo",
-                                        tooltip=f"Return {alias!r} to the version it held before")
-        for b, name in ((self.load_button, "load"), (self.promote_button, "promote"),
-                        (self.rollback_button, "rollback")):
+        self.promote_button = W.Button(
+            description="Promote", icon="arrow-up", tooltip=f"Point {alias!r} at this version"
+        )
+        self.rollback_button = W.Button(
+            description="Rollback", icon="undo", tooltip=f"Return {alias!r} to the version it held before"
+        )
+        for b, name in (
+            (self.load_button, "load"),
+            (self.promote_button, "promote"),
+            (self.rollback_button, "rollback"),
+        ):
             b.add_class(f"persistlib-registry-{name}")
         self.load_button.on_click(lambda _b: self.load())
         self.promote_button.on_click(lambda _b: self.promote())
@@ -119,8 +125,16 @@ class RegistryBrowser(W.VBox):
         self.card_error.add_class("persistlib-registry-card-error")
         self.card_view: ModelCardView | None = None
         controls = W.HBox([self.version_select, self.load_button, self.promote_button, self.rollback_button])
-        super().__init__([W.HTML(f"<b>Registry</b> <code>{html.escape(str(registry.root.name))}</code>"),
-                          self.table, controls, self.status, self.card_box, self.history])
+        super().__init__(
+            [
+                W.HTML(f"<b>Registry</b> <code>{html.escape(str(registry.root.name))}</code>"),
+                self.table,
+                controls,
+                self.status,
+                self.card_box,
+                self.history,
+            ]
+        )
         self.add_class("persistlib-registry-browser")
         self.refresh()
 
@@ -132,7 +146,9 @@ class RegistryBrowser(W.VBox):
         keep = self.version_select.value
         self.version_select.options = versions
         if versions:
-            self.version_select.value = keep if keep in versions else self.registry.aliases().get(self.alias, versions[-1])
+            self.version_select.value = (
+                keep if keep in versions else self.registry.aliases().get(self.alias, versions[-1])
+            )
         self.table.value = self._table()
         self.history.value = self._history()
         self._show_card()
@@ -147,8 +163,10 @@ class RegistryBrowser(W.VBox):
         except PersistError as e:
             self.status.value = f"{mark(False)} Could not load v{html.escape(str(version))}: {html.escape(str(e))}"
             return None
-        self.status.value = (f"{mark(True)} Loaded v{html.escape(version)}: {html.escape(type(self.loaded_model).__name__)}, "
-                             "sha256 verified against its card.")
+        self.status.value = (
+            f"{mark(True)} Loaded v{html.escape(version)}: {html.escape(type(self.loaded_model).__name__)}, "
+            "sha256 verified against its card."
+        )
         return self.loaded_model
 
     def promote(self, version: str | None = None) -> str | None:
@@ -161,8 +179,9 @@ class RegistryBrowser(W.VBox):
             self.status.value = f"{mark(False)} Could not promote v{html.escape(str(version))}: {html.escape(str(e))}"
             return None
         self.refresh()
-        self.status.value = (f"{mark(True)} Promoted: {html.escape(self.alias)} now points to v{now}"
-                             + (f" (was v{before})." if before and before != now else "."))
+        self.status.value = f"{mark(True)} Promoted: {html.escape(self.alias)} now points to v{now}" + (
+            f" (was v{before})." if before and before != now else "."
+        )
         return now
 
     def rollback(self) -> str | None:
@@ -231,11 +250,11 @@ class RegistryBrowser(W.VBox):
                 cells = f'<td colspan="{1 + len(KEY_METRICS)}">{mark(False)} {html.escape(str(c))}</td>'
             else:
                 cells = f"<td>{html.escape(c.trained_at)}</td>" + "".join(
-                    f"<td>{c.metrics[m]:.3f}</td>" if m in c.metrics else "<td>—</td>" for m in KEY_METRICS)
+                    f"<td>{c.metrics[m]:.3f}</td>" if m in c.metrics else "<td>—</td>" for m in KEY_METRICS
+                )
             row_class = f' class="{" ".join(classes)}"' if classes else ""
             body.append(f"<tr{row_class}><td><b>v{html.escape(v)}</b></td>{cells}<td>{marks}</td></tr>")
-        return (f"<table><tr><th>version</th><th>trained_at</th>{head}<th>aliases</th></tr>"
-                f"{''.join(body)}</table>")
+        return f"<table><tr><th>version</th><th>trained_at</th>{head}<th>aliases</th></tr>{''.join(body)}</table>"
 
     def _history(self) -> str:
         events = self.registry.history()
@@ -244,7 +263,8 @@ class RegistryBrowser(W.VBox):
         items = "".join(
             f"<li>{html.escape(str(e.get('at')))} · {html.escape(str(e.get('action')))} "
             f"{html.escape(str(e.get('alias')))}: {_v(e.get('from'))} → {_v(e.get('to'))}</li>"
-            for e in reversed(events[-10:]))
+            for e in reversed(events[-10:])
+        )
         return f"<details><summary>alias history ({len(events)} moves)</summary><ul>{items}</ul></details>"
 
 

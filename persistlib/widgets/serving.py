@@ -10,6 +10,7 @@
 
 All numbers come from persistlib; these widgets only display them.
 """
+
 from __future__ import annotations
 
 import html
@@ -59,18 +60,29 @@ class HotSwapConsole(W.VBox):
         One entry per request; ``None`` marks an error.
     """
 
-    def __init__(self, target: ModelServer | str, *, rows: list[dict] | None = None,
-                 swap_to: str | Sequence[str] | None = None, interval: float = 0.002):
+    def __init__(
+        self,
+        target: ModelServer | str,
+        *,
+        rows: list[dict] | None = None,
+        swap_to: str | Sequence[str] | None = None,
+        interval: float = 0.002,
+    ):
         if isinstance(target, ModelServer):
             self._server: ModelServer | None = target
             self._url: str | None = None
             rows = rows if rows is not None else [dict.fromkeys(target.features, 0.0)]
-            refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else (
-                [swap_to] if swap_to else target.registry.versions())
+            refs = (
+                list(swap_to)
+                if isinstance(swap_to, (list, tuple))
+                else ([swap_to] if swap_to else target.registry.versions())
+            )
         elif isinstance(target, str) and target.startswith("http"):
             self._server, self._url = None, target.rstrip("/")
             if rows is None or not swap_to:
-                raise InvalidArgumentError("with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...].")
+                raise InvalidArgumentError(
+                    "with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...]."
+                )
             refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else [swap_to]
         else:
             raise ArgumentTypeError(f"target must be a ModelServer or an http:// URL, got {target!r}.")
@@ -92,20 +104,24 @@ class HotSwapConsole(W.VBox):
         self.status = W.Label("stopped").add_class("persistlib-hotswap-status")
         self.start_button = W.Button(description="Start load", icon="play").add_class("persistlib-hotswap-start")
         self.stop_button = W.Button(description="Stop load", icon="stop").add_class("persistlib-hotswap-stop")
-        self.swap_button = W.Button(description="Swap", icon="exchange",
-                                    button_style="primary").add_class("persistlib-hotswap-swap")
+        self.swap_button = W.Button(description="Swap", icon="exchange", button_style="primary").add_class(
+            "persistlib-hotswap-swap"
+        )
         self.rollback_button = W.Button(description="Rollback", icon="undo").add_class("persistlib-hotswap-rollback")
         self.chart = W.Image(format="png").add_class("persistlib-hotswap-chart")
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.swap_button.on_click(lambda _: self._admin("swap"))
         self.rollback_button.on_click(lambda _: self._admin("rollback"))
-        super().__init__([
-            W.HTML("<b>Hot-swap console</b>: a background client sends requests while you swap models."),
-            W.HBox([self.start_button, self.stop_button, self.swap_button, self.rollback_button]),
-            W.HBox([self.requests_label, self.errors_label, self.version_label]),
-            self.status, self.chart,
-        ])
+        super().__init__(
+            [
+                W.HTML("<b>Hot-swap console</b>: a background client sends requests while you swap models."),
+                W.HBox([self.start_button, self.stop_button, self.swap_button, self.rollback_button]),
+                W.HBox([self.requests_label, self.errors_label, self.version_label]),
+                self.status,
+                self.chart,
+            ]
+        )
         self.add_class("persistlib-hotswap")
 
     def __repr__(self) -> str:
@@ -178,11 +194,15 @@ class HotSwapConsole(W.VBox):
                 self._thread = None
         self._update_labels()
         if self._thread is not None:
-            self.status.value = (f"✗ stopping: the load thread is still busy after {timeout:g}s (a request may "
-                                 "hang); call stop() again to wait longer.")
+            self.status.value = (
+                f"✗ stopping: the load thread is still busy after {timeout:g}s (a request may "
+                "hang); call stop() again to wait longer."
+            )
             return
-        self.status.value = (f"stopped: {self.requests} requests, {mark(self.errors == 0)} {self.errors} errors, "
-                             f"versions {', '.join('v' + v for v in self.versions_seen) or '—'}")
+        self.status.value = (
+            f"stopped: {self.requests} requests, {mark(self.errors == 0)} {self.errors} errors, "
+            f"versions {', '.join('v' + v for v in self.versions_seen) or '—'}"
+        )
         self.refresh_chart()
 
     def close(self) -> None:
@@ -314,17 +334,30 @@ class ABPanel(W.VBox):
             raise InvalidArgumentError(f"ABPanel's slider splits two arms; this router has {len(router.arms)}.")
         self.router = router
         self.arm_a, self.arm_b = router.arms
-        self.split = W.IntSlider(value=round(router.weights[self.arm_b] * 100), min=0, max=100, step=5,
-                                 description=f"% to {self.arm_b}",
-                                 style={"description_width": "initial"}).add_class("persistlib-ab-split")
+        self.split = W.IntSlider(
+            value=round(router.weights[self.arm_b] * 100),
+            min=0,
+            max=100,
+            step=5,
+            description=f"% to {self.arm_b}",
+            style={"description_width": "initial"},
+        ).add_class("persistlib-ab-split")
         self.table = W.HTML().add_class("persistlib-ab-table")
         self.decision = W.Label().add_class("persistlib-ab-decision")
         self.refresh_button = W.Button(description="Refresh metrics", icon="refresh").add_class("persistlib-ab-refresh")
         self.chart = W.Image(format="png").add_class("persistlib-ab-chart")
         self.split.observe(self._on_split, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
-        super().__init__([W.HTML(f"<b>A/B test</b>: {html.escape(self.arm_a)} vs {html.escape(self.arm_b)}"),
-                          self.split, self.refresh_button, self.table, self.decision, self.chart])
+        super().__init__(
+            [
+                W.HTML(f"<b>A/B test</b>: {html.escape(self.arm_a)} vs {html.escape(self.arm_b)}"),
+                self.split,
+                self.refresh_button,
+                self.table,
+                self.decision,
+                self.chart,
+            ]
+        )
         self.add_class("persistlib-ab")
         self.refresh()
 
@@ -344,10 +377,14 @@ class ABPanel(W.VBox):
         for arm, r in m.items():
             acc = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
             ci = "—" if not r["outcomes"] else f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
-            rows.append(f"<tr><td>{html.escape(arm)}</td><td>{r['weight']:.0%}</td><td>{r['requests']}</td>"
-                        f"<td>{r['outcomes']}</td><td>{acc}</td><td>{ci}</td></tr>")
-        self.table.value = ("<table><tr><th>arm</th><th>traffic</th><th>requests</th><th>outcomes</th>"
-                            f"<th>accuracy</th><th>95% interval</th></tr>{''.join(rows)}</table>")
+            rows.append(
+                f"<tr><td>{html.escape(arm)}</td><td>{r['weight']:.0%}</td><td>{r['requests']}</td>"
+                f"<td>{r['outcomes']}</td><td>{acc}</td><td>{ci}</td></tr>"
+            )
+        self.table.value = (
+            "<table><tr><th>arm</th><th>traffic</th><th>requests</th><th>outcomes</th>"
+            f"<th>accuracy</th><th>95% interval</th></tr>{''.join(rows)}</table>"
+        )
         verdict = self.router.decide()
         self.decision.value = ("✓ " if verdict.winner is not None else "… ") + verdict.text
         self._draw(m)
@@ -360,8 +397,7 @@ class ABPanel(W.VBox):
         for i, (arm, r) in enumerate(m.items()):
             if r["accuracy"] is not None:
                 lo, hi = r["ci"]
-                ax.errorbar([r["accuracy"]], [i], xerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]],
-                            fmt="o", capsize=6)
+                ax.errorbar([r["accuracy"]], [i], xerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]], fmt="o", capsize=6)
         ax.set_yticks(range(len(m)), [f"v{a}" for a in m])
         ax.set_ylim(-0.6, len(m) - 0.4)
         ax.set_xlabel("accuracy (95% interval)")

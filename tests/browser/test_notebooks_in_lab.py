@@ -3,6 +3,7 @@
 Each test checks that the notebook's widgets render (no "Error displaying widget", no
 error output), then interacts with one of them and asserts the visible change.
 """
+
 from __future__ import annotations
 
 import re
@@ -74,7 +75,8 @@ def test_02_pipeline_tour(page, lab):
     visible(page, ".persistlib-quiz")
     explorer = visible(page, ".persistlib-pipeline")
     expect(explorer.locator(".persistlib-stage")).to_have_text(
-        ["Train", "Evaluate", "Save", "Version", "Load", "Serve"])
+        ["Train", "Evaluate", "Save", "Version", "Load", "Serve"]
+    )
     explanation = explorer.locator(".persistlib-pipeline-explanation")
     expect(explanation).to_contain_text("6. Serve")  # the notebook's last run(...) call
     explorer.locator(".persistlib-stage-save").click()

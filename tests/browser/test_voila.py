@@ -3,6 +3,7 @@
 Voila runs the notebook on the server, shows only outputs and widgets, and keeps the
 kernel alive so the widgets stay interactive.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -23,7 +24,8 @@ def test_pipeline_explorer_in_voila(page, lab):
     open_in_voila(page, lab, "02_pipeline_tour.ipynb")
     explorer = page.locator(".persistlib-pipeline").first
     expect(explorer.locator(".persistlib-stage")).to_have_text(
-        ["Train", "Evaluate", "Save", "Version", "Load", "Serve"])
+        ["Train", "Evaluate", "Save", "Version", "Load", "Serve"]
+    )
     explorer.locator(".persistlib-stage-version").click()
     expect(explorer.locator(".persistlib-pipeline-explanation")).to_contain_text("4. Version")
     expect(explorer.locator(".persistlib-pipeline-artefact")).to_contain_text("model_v")
