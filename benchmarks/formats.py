@@ -8,7 +8,7 @@ the model as loaded back from that format.
 
 Writes ``benchmarks/results/formats.csv`` and ``formats.png`` (git-ignored) and
 prints a short table. Notebook 06 plots a smaller live run of the same
-functions (``persistlib.formats.compare_formats``).
+functions (``persistlib.format_benchmark.compare_formats``).
 
     python benchmarks/formats.py            # full run, a minute or two
     python benchmarks/formats.py --quick    # smaller data, fewer trees and timings
@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import persistlib as pl
-from persistlib.formats import compare_formats, plot_comparison
+from persistlib.format_benchmark import compare_formats, plot_comparison
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

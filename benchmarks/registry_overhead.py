@@ -52,7 +52,7 @@ def main() -> int:
             t3 = time.perf_counter()
             reg.load(card.version)
             t4 = time.perf_counter()
-            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 times[key].append(dt)
         size_mb = (tmp / "bare_0.pkl").stat().st_size / 2**20
 

@@ -37,6 +37,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import persistlib as pl
+from persistlib.data import CHURN_FEATURES
 
 
 def _model(kind: str, seed: int):
@@ -48,7 +49,7 @@ def _model(kind: str, seed: int):
 class _NoopModel:
     """Answers instantly: serving a no-op model prices the server's own work (validation, ids, audit)."""
 
-    feature_names_in_ = np.array(pl.CHURN_FEATURES, dtype=object)
+    feature_names_in_ = np.array(CHURN_FEATURES, dtype=object)
     classes_ = np.array([0, 1])
 
     def predict_proba(self, X):
@@ -92,7 +93,7 @@ def _clients(fn, n_clients: int, seconds: float, stop_early: threading.Event | N
             t0 = time.perf_counter()
             try:
                 fn()
-            except Exception as e:  # noqa: BLE001 - counted
+            except Exception as e:  # counted
                 bad.append(repr(e))
                 continue
             mine.append((time.perf_counter() - t0) * 1000)
@@ -125,7 +126,7 @@ def main() -> int:
     root = Path(tmp.name)
     reg = pl.Registry(root / "registry")
     models = [_model(args.model, s).fit(X, y) for s in (0, 1)]
-    for m, v in zip(models, ("1.0.0", "2.0.0")):
+    for m, v in zip(models, ("1.0.0", "2.0.0"), strict=True):
         reg.save(m, version=v)
     reg.promote("1.0.0")
     bare = reg.load("1.0.0")[0]
@@ -157,17 +158,17 @@ def main() -> int:
     }
     for i in range(n_single):
         calls = [
-            ("bare model.predict", lambda: bare.predict(rows[i])),
-            ("server.predict(DataFrame)", lambda: server.predict(rows[i])),
-            ("server.predict(dict rows)", lambda: server.predict(dict_rows[i])),
-            ("server, no audit (DataFrame)", lambda: plain.predict(rows[i])),
-            ("HTTP POST /predict", lambda: client.post("/predict", json={"rows": dict_rows[i]}).raise_for_status()),
+            ("bare model.predict", lambda i=i: bare.predict(rows[i])),
+            ("server.predict(DataFrame)", lambda i=i: server.predict(rows[i])),
+            ("server.predict(dict rows)", lambda i=i: server.predict(dict_rows[i])),
+            ("server, no audit (DataFrame)", lambda i=i: plain.predict(rows[i])),
+            ("HTTP POST /predict", lambda i=i: client.post("/predict", json={"rows": dict_rows[i]}).raise_for_status()),
         ]
         for name, fn in calls[i % 5 :] + calls[: i % 5]:  # rotate the order: no column always goes first
             t0 = time.perf_counter()
             try:
                 fn()
-            except Exception as e:  # noqa: BLE001 - counted
+            except Exception as e:  # counted
                 errors.append(f"{name}: {e!r}")
                 continue
             cols[name].append((time.perf_counter() - t0) * 1000)
@@ -179,7 +180,7 @@ def main() -> int:
         p50, p99 = _pct(xs)
         print(f"   {name:32s} {p50:8.3f} {p99:8.3f} {p50 / b50:11.3f}×")
     in_proc = _pct(cols["server.predict(DataFrame)"])[0] / b50
-    pairs = [s / b for s, b in zip(cols["server.predict(DataFrame)"], cols["bare model.predict"])]
+    pairs = [s / b for s, b in zip(cols["server.predict(DataFrame)"], cols["bare model.predict"], strict=False)]
     paired = float(np.median(pairs))
     print(
         f"   in-process overhead, median of paired ratios (neighbouring calls share the noise): "
@@ -239,7 +240,7 @@ def main() -> int:
         else:
 
             def swapper():
-                for k in range(10):
+                for _ in range(10):
                     swapped_versions.append(server.swap("2.0.0" if len(swapped_versions) % 2 == 0 else "1.0.0"))
                     time.sleep(seconds / 11)
 

@@ -1,9 +1,13 @@
 """persistlib: train, gate, save, version, load and serve models, safely.
 
-The core (data, gate, card, registry) needs only numpy, pandas, scikit-learn,
-joblib and filelock. Widgets, serving and ONNX live in their own modules and are
-imported only when you use them, so ``import persistlib`` stays fast and works
-even if an optional package is missing.
+The top level holds what a student or a user calls; helpers stay importable
+from their own module (``persistlib.card.environment_versions``,
+``persistlib.errors.LockTimeoutError``, ...). The core (data, gate, card,
+registry) needs only numpy, pandas, scikit-learn, joblib and filelock and is
+imported here. Serving, ONNX, the course helpers and the widgets are imported
+on first use, so ``import persistlib`` stays fast and works even if an optional
+package is missing or broken. "How persistlib is built" in the README maps the
+modules and their layers.
 """
 
 from __future__ import annotations
@@ -11,45 +15,30 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .card import ModelCard, check_compatibility, environment_versions
-from .data import CHURN_FEATURES, fingerprint, make_churn
+from .bootstrap import bootstrap_metric
+from .card import ModelCard
+from .data import fingerprint, make_churn
 from .errors import (
-    CardError,
     CompatibilityError,
     CompatibilityWarning,
     GateRejected,
     IntegrityError,
     InvalidVersionError,
-    LockTimeoutError,
-    MissingMetricError,
     PersistError,
     RollbackError,
     UntrustedTypeError,
-    VersionExistsError,
     VersionNotFoundError,
-    InvalidArgumentError,
-    ArgumentTypeError,
-    MissingFileError,
 )
-from .gate import (
-    DEFAULT_BASELINE,
-    DEFAULT_THRESHOLDS,
-    Gate,
-    GateReport,
-    MetricCheck,
-    baseline_from,
-    bootstrap_metric,
-    evaluate,
-)
-from .registry import Registry, bump_version, parse_version
+from .gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, GateReport, baseline_from, evaluate
+from .registry import Registry
+from .versions import bump_version, parse_version
 
 __version__ = "0.1.0"
 
 # Names from optional modules, imported on first use: name -> module.
 _LAZY: dict[str, str] = {
-    **{
-        w: "widgets"
-        for w in (
+    **dict.fromkeys(
+        (
             "PipelineExplorer",
             "GatePanel",
             "CompressionExplorer",
@@ -58,33 +47,13 @@ _LAZY: dict[str, str] = {
             "Quiz",
             "HotSwapConsole",
             "ABPanel",
-        )
-    },
-    "ModelServer": "serving",
-    "Prediction": "serving",
-    "ABRouter": "serving",
-    "validate_rows": "serving",
-    "InvalidInputError": "serving",
-    "UnservableModelError": "serving",
-    "Decision": "serving",
-    "ServerSnapshot": "serving",
-    "as_labels": "serving",
-    "next_ref": "serving",
-    "wilson_interval": "serving",
-    "AuditLog": "audit",
-    "AuditError": "audit",
-    "Comparison": "audit",
-    "compare_summaries": "audit",
-    "start_http": "http",
-    "stop_http": "http",
-    "create_app": "http",
-    "export_onnx": "onnx_export",
-    "load_onnx": "onnx_export",
-    "check_agreement": "onnx_export",
-    "OnnxModel": "onnx_export",
-    "workspace": "course",
-    "environment_check": "course",
-    "QuizError": "quiz",
+        ),
+        "widgets",
+    ),
+    **dict.fromkeys(("ModelServer", "ABRouter", "AuditLog"), "serving"),
+    **dict.fromkeys(("start_http", "stop_http"), "serving.http"),
+    **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
+    **dict.fromkeys(("workspace", "environment_check"), "course"),
 }
 
 
@@ -100,38 +69,31 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    # data and evaluation
     "make_churn",
     "fingerprint",
-    "CHURN_FEATURES",
     "evaluate",
+    "bootstrap_metric",
+    # the gate
     "Gate",
     "GateReport",
-    "MetricCheck",
     "DEFAULT_THRESHOLDS",
     "DEFAULT_BASELINE",
     "baseline_from",
-    "bootstrap_metric",
+    # cards, versions and the registry
     "ModelCard",
-    "environment_versions",
-    "check_compatibility",
     "Registry",
     "parse_version",
     "bump_version",
+    # the errors a caller handles most (all of them: persistlib.errors)
     "PersistError",
-    "InvalidVersionError",
-    "VersionExistsError",
-    "VersionNotFoundError",
-    "MissingMetricError",
     "GateRejected",
-    "CardError",
     "IntegrityError",
     "CompatibilityError",
     "CompatibilityWarning",
     "UntrustedTypeError",
-    "LockTimeoutError",
+    "InvalidVersionError",
+    "VersionNotFoundError",
     "RollbackError",
-    "InvalidArgumentError",
-    "ArgumentTypeError",
-    "MissingFileError",
     *_LAZY,
 ]

@@ -1,7 +1,7 @@
 """Command line: ``python -m persistlib serve --registry DIR --alias production --port 8000``.
 
 Serves the model an alias points to over HTTP until you press Ctrl+C. The
-endpoints are those of :mod:`persistlib.http` (``POST /predict``, ``GET
+endpoints are those of :mod:`persistlib.serving.http` (``POST /predict``, ``GET
 /health``, ``GET /version``, ``POST /admin/swap``, ``POST /admin/rollback``).
 """
 
@@ -50,9 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .audit import AuditLog
-    from .http import create_app
-    from .serving import ModelServer
+    from .serving.audit import AuditLog
+    from .serving.http import create_app
+    from .serving.server import ModelServer
 
     audit = None
     try:

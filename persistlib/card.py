@@ -14,22 +14,39 @@ import re
 import sys
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+from ._display import clip, mark
+from .data import fingerprint
 from .errors import CardError, CompatibilityError, CompatibilityWarning
 
-__all__ = ["ModelCard", "environment_versions", "check_compatibility", "utc_now"]
+__all__ = [
+    "ModelCard",
+    "card_file_name",
+    "environment_versions",
+    "check_compatibility",
+    "utc_now",
+    "algorithm_name",
+    "hyperparameters",
+    "describe_dataset",
+]
 
 #: Packages whose versions every card records.
 TRACKED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "pandas", "skops", "persistlib")
 
 
+def card_file_name(version: str) -> str:
+    """The card's file name in a registry folder: ``model_v1.2.0_meta.json``."""
+    return f"model_v{version}_meta.json"
+
+
 def utc_now() -> str:
     """The current time in UTC, ISO 8601, to the second: ``2026-11-26T16:40:00+00:00``."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def environment_versions() -> dict[str, str]:
@@ -52,7 +69,7 @@ def environment_versions() -> dict[str, str]:
 _IMPORT_NAMES = {"scikit-learn": "sklearn"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _installed_version(pkg: str) -> str | None:
     try:
         return metadata.version(pkg)
@@ -136,7 +153,7 @@ class ModelCard:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str | bytes, *, source: str = "card") -> "ModelCard":
+    def from_json(cls, text: str | bytes, *, source: str = "card") -> ModelCard:
         """Parse a card; raise :class:`CardError` naming ``source`` if it is malformed."""
         try:
             data = json.loads(text)
@@ -222,7 +239,7 @@ class ModelCard:
         gate = ""
         if self.gate is not None:
             ok = bool(self.gate.get("passed"))
-            gate = f' · <b class="persistlib-card-gate">{"✓ gate PASS" if ok else "✗ gate FAIL"}</b>'
+            gate = f' · <b class="persistlib-card-gate">{mark(ok)} gate {"PASS" if ok else "FAIL"}</b>'
         sections = [
             table("metrics", {k: f"{v:.3f}" for k, v in self.metrics.items()} or {"—": "none recorded"}),
             table(
@@ -238,10 +255,12 @@ class ModelCard:
             table("environment", self.dependencies),
         ]
         notes = f"<p>{e(self.notes)}</p>" if self.notes else ""
-        return f"""<div class="persistlib-card" style="border:2px solid #444;border-radius:8px;padding:6px 14px;max-width:760px">
+        box = "border:2px solid #444;border-radius:8px;padding:6px 14px;max-width:760px"
+        grid = "display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:4px 18px;align-items:start"
+        return f"""<div class="persistlib-card" style="{box}">
 <h3 style="margin:4px 0">Model passport · v{e(self.version)}</h3>
 <p style="margin:2px 0"><b>{e(self.algorithm)}</b> · trained {e(self.trained_at)}{gate}</p>{notes}
-<div style="display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:4px 18px;align-items:start">{"".join(sections)}</div>
+<div style="{grid}">{"".join(sections)}</div>
 <details><summary>hyperparameters</summary>{table("hyperparameters", self.hyperparams)}</details>
 </div>"""
 
@@ -252,5 +271,43 @@ def _hash(h: str | None) -> str | None:
 
 
 def _short(v: Any) -> str:
-    s = "—" if v is None else str(v)
-    return s if len(s) <= 70 else s[:67] + "…"
+    return clip("—" if v is None else str(v), 70)
+
+
+# --------------------------------------------------------------------------- filling in a card
+
+
+def algorithm_name(model: Any) -> str:
+    """What the card calls the model: its class, or ``Pipeline(Scaler → LogisticRegression)``."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        return "Pipeline(" + " → ".join(type(s[1]).__name__ for s in steps) + ")"
+    return type(model).__name__
+
+
+def hyperparameters(model: Any) -> dict[str, Any]:
+    """The model's top-level ``get_params()``, as JSON-ready values (anything else as a short repr)."""
+    get = getattr(model, "get_params", None)
+    if get is None:
+        return {}
+    out = {}
+    for k, v in sorted(get(deep=False).items()):
+        if v is None or isinstance(v, bool | str | int | float):
+            out[k] = v
+        elif getattr(v, "ndim", None) == 0 and hasattr(v, "item"):  # a numpy scalar
+            out[k] = v.item()
+        else:
+            out[k] = clip(repr(v), 200)
+    return out
+
+
+def describe_dataset(dataset: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """``(a short description, its fingerprint)`` of the training data, or ``(None, None)``."""
+    if dataset is None:
+        return None, None
+    fp = fingerprint(dataset)
+    if fp["kind"] == "file":
+        return Path(dataset).name, fp
+    shape = getattr(dataset, "shape", (fp["rows"],))
+    cols = f" × {shape[1]} columns" if len(shape) > 1 else ""
+    return f"{type(dataset).__name__}: {fp['rows']} rows{cols}", fp

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import platform
-import re
 import shutil
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from ._checks import is_plain_name
+from ._display import mark
 from .errors import InvalidArgumentError
 
 __all__ = ["workspace", "environment_check", "EnvironmentReport", "REQUIRED_PACKAGES"]
@@ -32,8 +33,6 @@ REQUIRED_PACKAGES: tuple[tuple[str, str], ...] = (
     ("httpx", "0.28.1"),
 )
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
 
 def workspace(name: str, *, root: str | Path = "workspace", fresh: bool = True) -> Path:
     """The folder a notebook may write to: ``workspace/<name>/`` (git-ignored).
@@ -41,7 +40,7 @@ def workspace(name: str, *, root: str | Path = "workspace", fresh: bool = True) 
     With ``fresh=True`` (the default) it is emptied first, so a notebook gives
     the same results every time you run it, with no cleanup by hand.
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+    if not is_plain_name(name):
         raise InvalidArgumentError(f"workspace name must be a plain folder name like '01_why_persist', got {name!r}.")
     path = Path(root) / name
     if fresh and path.exists():
@@ -66,19 +65,19 @@ class EnvironmentReport:
         for pkg, want, got, ok in self.rows:
             got_s = got or "not installed"
             hint = "" if ok else f"   → pip install {pkg}=={want}"
-            lines.append(f"{'✓' if ok else '✗'} {pkg:<13} {got_s:<14} (course pins {want}){hint}")
+            lines.append(f"{mark(ok)} {pkg:<13} {got_s:<14} (course pins {want}){hint}")
         lines.append("All set!" if self.ok else "Some packages differ: run  pip install -r requirements.txt")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         body = "".join(
-            f"<tr><td>{'✓' if ok else '✗'}</td><td>{html.escape(p)}</td><td>{html.escape(g or 'missing')}</td>"
+            f"<tr><td>{mark(ok)}</td><td>{html.escape(p)}</td><td>{html.escape(g or 'missing')}</td>"
             f"<td>{html.escape(w)}</td></tr>"
             for p, w, g, ok in self.rows
         )
         return (
             f"<table><tr><th></th><th>package</th><th>installed</th><th>course pin</th></tr>{body}</table>"
-            f"<p>{'✓ All set!' if self.ok else '✗ Run <code>pip install -r requirements.txt</code>'}</p>"
+            f"<p>{mark(self.ok)} {'All set!' if self.ok else 'Run <code>pip install -r requirements.txt</code>'}</p>"
         )
 
 

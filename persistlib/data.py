@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentTypeError, InvalidArgumentError, MissingFileError
+from ._checks import check_number
+from ._files import sha256_file
+from .errors import ArgumentTypeError, MissingFileError
 
 __all__ = ["make_churn", "fingerprint", "CHURN_FEATURES"]
 
@@ -68,16 +70,10 @@ def make_churn(
     >>> X.shape
     (1000, 12)
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise InvalidArgumentError(f"n_samples must be a positive integer, got {n_samples!r}; try make_churn(5000).")
-    if (
-        isinstance(drift, bool)
-        or not isinstance(drift, (int, float, np.floating))
-        or not np.isfinite(drift)
-        or drift < 0
-    ):
-        raise InvalidArgumentError(f"drift must be a finite number >= 0 (0 = no drift, 1 = a lot), got {drift!r}.")
-    n, d = int(n_samples), float(drift)
+    n = check_number(
+        n_samples, "n_samples", low=1, integer=True, what="a positive integer", hint="; try make_churn(5000)"
+    )
+    d = check_number(drift, "drift", low=0, what="a finite number >= 0 (0 = no drift, 1 = a lot)")
     rng = np.random.default_rng(random_state)
 
     contract = rng.choice(3, size=n, p=_normalise([0.5 + 0.15 * d, 0.28, 0.22 - 0.1 * min(d, 1.5)]))
@@ -164,7 +160,7 @@ def fingerprint(data: Any) -> dict[str, Any]:
     if isinstance(data, pd.Series):
         data = data.to_frame()
     if isinstance(data, pd.DataFrame):
-        schema = [[str(c), str(t)] for c, t in zip(data.columns, data.dtypes)]
+        schema = [[str(c), str(t)] for c, t in zip(data.columns, data.dtypes, strict=True)]
         h = hashlib.sha256(_canon(schema))
         for name in data.columns:
             h.update(_column_bytes(data[name]))
@@ -199,10 +195,7 @@ def fingerprint(data: Any) -> dict[str, Any]:
 def _fingerprint_file(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise MissingFileError(f"fingerprint(): no such file {str(path)!r}; check the path.")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    digest, _ = sha256_file(path)
     rows = schema = None
     if path.suffix.lower() == ".csv":
         header = pd.read_csv(path, nrows=0)
@@ -213,7 +206,7 @@ def _fingerprint_file(path: Path) -> dict[str, Any]:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         rows = int(arr.shape[0]) if arr.ndim else 1
         schema = _sha(_canon({"dtype": arr.dtype.str, "shape": list(arr.shape[1:])}))
-    return {"kind": "file", "sha256": h.hexdigest(), "rows": rows, "schema_sha256": schema}
+    return {"kind": "file", "sha256": digest, "rows": rows, "schema_sha256": schema}
 
 
 def _column_bytes(col: pd.Series) -> bytes:

@@ -33,7 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError, MissingFileError, PersistError
+from ._display import mark
+from ._files import sha256_file
+from .card import card_file_name
+from .errors import DemoError, InvalidArgumentError, MissingFileError
 
 __all__ = [
     "make_version_mismatch_pickle",
@@ -178,7 +181,7 @@ def pickle_imports(path: str | os.PathLike) -> list[str]:
 
 
 def _card_file(root: Path, version: str) -> Path:
-    path = Path(root) / f"model_v{version}_meta.json"
+    path = Path(root) / card_file_name(version)
     if not path.is_file():
         raise MissingFileError(f"no card {path.name} in {root}; list versions with Registry(root).versions().")
     return path
@@ -219,8 +222,6 @@ def edit_card(root: str | os.PathLike, version: str, *, match_artifact: bool = F
     dict
         The card as written.
     """
-    import hashlib
-
     path = _card_file(Path(root), version)
     card = json.loads(path.read_text(encoding="utf-8"))
     for key, value in changes.items():
@@ -231,8 +232,7 @@ def edit_card(root: str | os.PathLike, version: str, *, match_artifact: bool = F
         else:
             card[key] = value
     if match_artifact:
-        data = (Path(root) / card["artifact"]).read_bytes()
-        card["artifact_sha256"], card["artifact_bytes"] = hashlib.sha256(data).hexdigest(), len(data)
+        card["artifact_sha256"], card["artifact_bytes"] = sha256_file(Path(root) / card["artifact"])
     path.write_text(json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
     return card
 
@@ -295,7 +295,7 @@ def save_with_main_function(path: str | os.PathLike, *, importable: bool, timeou
         [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=path.parent
     )
     if done.returncode != 0:
-        raise PersistError(f"the training script {script.name} failed:\n{done.stderr[-2000:]}")
+        raise DemoError(f"the training script {script.name} failed:\n{done.stderr[-2000:]}")
     return path
 
 
@@ -307,7 +307,7 @@ class FreshLoad:
     message: str  #: the loaded object's type on success, else the error's last line
 
     def __str__(self) -> str:
-        return f"✓ loaded: {self.message}" if self.ok else f"✗ failed: {self.message}"
+        return f"{mark(self.ok)} {'loaded' if self.ok else 'failed'}: {self.message}"
 
 
 _LOADER = "import sys, joblib; m = joblib.load(sys.argv[1]); print(type(m).__name__)"

@@ -1,16 +1,28 @@
-"""Every error persistlib raises derives from :class:`PersistError`.
+"""Every error persistlib raises derives from :class:`PersistError`, and lives here.
 
 Catch ``PersistError`` to handle them all; catch a subclass to handle one kind.
-Each message says what went wrong *and* what to do about it.
+Each message says what went wrong *and* what to do about it. Errors about a bad
+argument also derive from the matching built-in (``ValueError``, ``TypeError``,
+``FileNotFoundError``, ...), so code written against those keeps working.
+
+The classes are grouped by the layer that raises them: arguments, the registry,
+gate and card (the core), ONNX, serving, and the course's own helpers.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "PersistError",
+    "InvalidArgumentError",
+    "ArgumentTypeError",
+    "MissingFileError",
     "InvalidVersionError",
     "VersionExistsError",
     "VersionNotFoundError",
+    "LockTimeoutError",
+    "RollbackError",
     "MissingMetricError",
     "GateRejected",
     "CardError",
@@ -18,16 +30,40 @@ __all__ = [
     "CompatibilityError",
     "CompatibilityWarning",
     "UntrustedTypeError",
-    "LockTimeoutError",
-    "RollbackError",
-    "InvalidArgumentError",
-    "ArgumentTypeError",
-    "MissingFileError",
+    "OnnxError",
+    "OnnxConversionError",
+    "OnnxInputError",
+    "OnnxAgreementError",
+    "InvalidInputError",
+    "UnservableModelError",
+    "SwapError",
+    "AuditError",
+    "HttpServerError",
+    "QuizError",
+    "DemoError",
 ]
 
 
 class PersistError(Exception):
     """Base class for every error raised by persistlib."""
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+class InvalidArgumentError(PersistError, ValueError):
+    """An argument has an allowed type but a wrong value (e.g. ``bump="huge"``)."""
+
+
+class ArgumentTypeError(PersistError, TypeError):
+    """An argument has the wrong type (e.g. a list where a dict of metrics is needed)."""
+
+
+class MissingFileError(PersistError, FileNotFoundError):
+    """A file that persistlib was asked to read is not there."""
+
+
+# --------------------------------------------------------------------------- registry
 
 
 class InvalidVersionError(PersistError, ValueError):
@@ -42,20 +78,34 @@ class VersionNotFoundError(PersistError, LookupError):
     """A version or alias that the registry does not hold."""
 
 
+class LockTimeoutError(PersistError, TimeoutError):
+    """Another process held the registry lock for too long."""
+
+
+class RollbackError(PersistError):
+    """An alias (or a server) has no earlier version to return to."""
+
+
+# --------------------------------------------------------------------------- gate and card
+
+
 class MissingMetricError(PersistError, ValueError):
     """The gate needs a metric that the candidate's metrics do not contain."""
 
 
 class GateRejected(PersistError):
-    """A model that failed its evaluation gate was offered for saving."""
+    """A model that failed its evaluation gate was offered for saving.
 
-    def __init__(self, message: str, report=None):
+    ``report`` holds the :class:`~persistlib.gate.GateReport` that failed.
+    """
+
+    def __init__(self, message: str, report: Any = None):
         super().__init__(message)
         self.report = report
 
 
 class CardError(PersistError, ValueError):
-    """A model card (``*_meta.json``) is malformed or incomplete."""
+    """A model card (``*_meta.json``) or another registry file is malformed or incomplete."""
 
 
 class IntegrityError(PersistError):
@@ -77,21 +127,54 @@ class UntrustedTypeError(PersistError):
     """A skops file holds a type that was not reviewed and trusted at save time."""
 
 
-class LockTimeoutError(PersistError, TimeoutError):
-    """Another process held the registry lock for too long."""
+# --------------------------------------------------------------------------- ONNX
 
 
-class RollbackError(PersistError):
-    """An alias has no earlier version to return to."""
+class OnnxError(PersistError):
+    """An ONNX file cannot be opened or cannot answer (damaged, not ours, no probabilities)."""
 
 
-class InvalidArgumentError(PersistError, ValueError):
-    """An argument has an allowed type but a wrong value (e.g. ``bump="huge"``)."""
+class OnnxConversionError(OnnxError):
+    """skl2onnx could not convert the model (an unsupported estimator or custom code)."""
 
 
-class ArgumentTypeError(PersistError, TypeError):
-    """An argument has the wrong type (e.g. a list where a dict of metrics is needed)."""
+class OnnxInputError(OnnxError, ValueError):
+    """Rows given to an ONNX model do not have the shape or columns it was exported with."""
 
 
-class MissingFileError(PersistError, FileNotFoundError):
-    """A file that persistlib was asked to read is not there."""
+class OnnxAgreementError(OnnxError):
+    """The ONNX model's labels disagree with the original model's on too many rows."""
+
+
+# --------------------------------------------------------------------------- serving
+
+
+class InvalidInputError(PersistError, ValueError):
+    """A prediction request whose rows are not what the model needs."""
+
+
+class UnservableModelError(PersistError):
+    """A saved model that the server cannot serve as it is (a problem of the model, not of a request)."""
+
+
+class SwapError(PersistError):
+    """A server refused to swap to another version; the old model keeps serving."""
+
+
+class AuditError(PersistError):
+    """The audit log cannot answer: an unknown request, a closed log, or an unusable file."""
+
+
+class HttpServerError(PersistError):
+    """The HTTP server could not start or stop in time."""
+
+
+# --------------------------------------------------------------------------- the course
+
+
+class QuizError(PersistError, ValueError):
+    """A quiz file is malformed, or an answer does not fit its question."""
+
+
+class DemoError(PersistError):
+    """A teaching demonstration could not run (e.g. its training script failed)."""

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
+from ._checks import check_number
+from ._display import mark
 from .errors import ArgumentTypeError, InvalidArgumentError, MissingMetricError
 
 __all__ = [
@@ -25,11 +28,8 @@ __all__ = [
     "GateReport",
     "MetricCheck",
     "baseline_from",
-    "mark",
     "DEFAULT_THRESHOLDS",
     "DEFAULT_BASELINE",
-    "bootstrap_metric",
-    "BootstrapInterval",
 ]
 
 #: The lesson's gate: minimum scores a candidate must reach.
@@ -131,7 +131,7 @@ class GateReport:
         return {"passed": self.passed, "tolerance": self.tolerance, "rows": [asdict(r) for r in self.rows]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "GateReport":
+    def from_dict(cls, d: Mapping[str, Any]) -> GateReport:
         try:
             rows = tuple(MetricCheck(**r) for r in d["rows"])
             return cls(rows=rows, tolerance=float(d.get("tolerance", 0.0)))
@@ -203,14 +203,7 @@ class Gate:
         if not self.thresholds:
             raise InvalidArgumentError("Gate needs at least one threshold, e.g. Gate({'accuracy': 0.88}).")
         self.baseline = _validate_scores(baseline, "baseline") if baseline is not None else None
-        if (
-            isinstance(tolerance, bool)
-            or not isinstance(tolerance, (int, float))
-            or not math.isfinite(tolerance)
-            or tolerance < 0
-        ):
-            raise InvalidArgumentError(f"tolerance must be a finite number >= 0, got {tolerance!r}.")
-        self.tolerance = float(tolerance)
+        self.tolerance = check_number(tolerance, "tolerance", low=0)
 
     def __repr__(self) -> str:
         return f"Gate(thresholds={self.thresholds}, baseline={self.baseline}, tolerance={self.tolerance:g})"
@@ -302,115 +295,6 @@ def _aliases_of(registry: Any) -> Mapping[str, str]:
     return registry.aliases()
 
 
-@dataclass(frozen=True)
-class BootstrapInterval:
-    """A metric's test-set value and the range it would plausibly take on another test set."""
-
-    metric: str
-    estimate: float
-    low: float
-    high: float
-    confidence: float
-    n_boot: int
-    n_rows: int
-
-    @property
-    def width(self) -> float:
-        """``high - low``: a natural scale for a gate's ``tolerance``."""
-        return self.high - self.low
-
-    def __str__(self) -> str:
-        return (
-            f"{self.metric} {self.estimate:.3f}, {self.confidence:.0%} interval "
-            f"[{self.low:.3f}, {self.high:.3f}] (width {self.width:.3f}; "
-            f"{self.n_boot} resamples of {self.n_rows} test rows)"
-        )
-
-
-def bootstrap_metric(
-    model: Any,
-    X: Any,
-    y: Any,
-    metric: str = "accuracy",
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    random_state: int | None = None,
-) -> BootstrapInterval:
-    """How noisy is a test-set score? A percentile bootstrap interval.
-
-    The model predicts the test set once; then ``n_boot`` test sets of the same
-    size are drawn from it with replacement and the metric is recomputed on
-    each. The middle ``confidence`` share of those scores is the interval. A
-    gate whose baseline check is stricter than this noise rejects good models
-    by chance; that is what ``Gate(..., tolerance=...)`` is for.
-
-    Parameters
-    ----------
-    model : fitted classifier
-    X, y : test features and labels
-    metric : {"accuracy", "precision", "recall", "f1"}, default="accuracy"
-        precision, recall and f1 need binary labels (the positive class is the larger label).
-    n_boot : int, default=1000
-    confidence : float, default=0.95
-    random_state : int, optional
-
-    Returns
-    -------
-    BootstrapInterval
-    """
-    import numpy as np
-
-    if metric not in ("accuracy", "precision", "recall", "f1"):
-        raise InvalidArgumentError(f"metric must be 'accuracy', 'precision', 'recall' or 'f1', got {metric!r}.")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 10:
-        raise InvalidArgumentError(f"n_boot must be an integer >= 10 (1000 is typical), got {n_boot!r}.")
-    if isinstance(confidence, bool) or not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise InvalidArgumentError(f"confidence must be a float between 0 and 1, e.g. 0.95, got {confidence!r}.")
-    if not hasattr(model, "predict"):
-        raise ArgumentTypeError(f"bootstrap_metric() needs a fitted model with .predict(), got {type(model).__name__}.")
-    y_true = np.asarray(y)
-    if len(X) != len(y_true) or len(y_true) == 0:
-        raise InvalidArgumentError(
-            f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set with matching features and labels."
-        )
-    y_pred = np.asarray(model.predict(X))
-    classes = np.union1d(y_true, y_pred)
-    if metric != "accuracy" and len(classes) > 2:
-        raise InvalidArgumentError(
-            f"{metric} needs binary labels, but there are {len(classes)} classes; use metric='accuracy'."
-        )
-    pos = classes.max()
-    rng = np.random.default_rng(random_state)
-    n, scores = len(y_true), np.empty(n_boot)
-    for start in range(0, n_boot, 200):  # in chunks, so memory stays small for big test sets
-        idx = rng.integers(0, n, size=(min(200, n_boot - start), n))
-        scores[start : start + len(idx)] = _score_rows(y_true[idx], y_pred[idx], metric, pos)
-    full = float(_score_rows(y_true[None, :], y_pred[None, :], metric, pos)[0])
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(scores, [alpha, 1 - alpha])
-    return BootstrapInterval(metric, full, float(low), float(high), confidence, n_boot, n)
-
-
-def _score_rows(t: Any, p: Any, metric: str, pos: Any) -> Any:
-    """The metric for each row of 2-D arrays of true and predicted labels."""
-    import numpy as np
-
-    if metric == "accuracy":
-        return (t == p).mean(axis=1)
-    tp = ((t == pos) & (p == pos)).sum(axis=1)
-    pred_pos, true_pos = (p == pos).sum(axis=1), (t == pos).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(pred_pos > 0, tp / np.maximum(pred_pos, 1), 0.0)
-        recall = np.where(true_pos > 0, tp / np.maximum(true_pos, 1), 0.0)
-        if metric == "precision":
-            return precision
-        if metric == "recall":
-            return recall
-        s = precision + recall
-        return np.where(s > 0, 2 * precision * recall / np.where(s > 0, s, 1), 0.0)
-
-
 def _validate_scores(scores: Any, name: str) -> dict[str, float]:
     if not isinstance(scores, Mapping):
         raise ArgumentTypeError(
@@ -427,11 +311,6 @@ def _validate_scores(scores: Any, name: str) -> dict[str, float]:
             raise InvalidArgumentError(f"{name}[{k!r}] must be finite, got {v!r}.")
         out[k] = f
     return out
-
-
-def mark(ok: bool) -> str:
-    """``✓`` or ``✗``: status as a symbol, never by colour alone (the widgets use it too)."""
-    return "✓" if ok else "✗"
 
 
 def _fmt(v: float | None) -> str:

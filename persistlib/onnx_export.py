@@ -29,7 +29,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ArgumentTypeError, InvalidArgumentError, MissingFileError, PersistError
+from ._checks import check_number
+from ._files import atomic_write
+from .errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    MissingFileError,
+    OnnxAgreementError,
+    OnnxConversionError,
+    OnnxError,
+    OnnxInputError,
+)
 
 __all__ = [
     "export_onnx",
@@ -37,24 +47,13 @@ __all__ = [
     "OnnxModel",
     "check_agreement",
     "Agreement",
-    "OnnxExportError",
+    "OnnxError",
+    "OnnxConversionError",
     "OnnxInputError",
     "OnnxAgreementError",
 ]
 
 _INPUT = "X"
-
-
-class OnnxExportError(PersistError):
-    """skl2onnx could not convert the model (an unsupported estimator or custom code)."""
-
-
-class OnnxInputError(PersistError, ValueError):
-    """Rows given to an :class:`OnnxModel` do not have the shape or columns it was exported with."""
-
-
-class OnnxAgreementError(PersistError):
-    """The ONNX model's labels disagree with the original model's on too many rows."""
 
 
 class OnnxModel:
@@ -97,7 +96,7 @@ class OnnxModel:
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_rows, n_classes)``, in float32."""
         if not self.has_proba:
-            raise OnnxExportError(
+            raise OnnxError(
                 f"{self.path.name} has no probability output (outputs: {self._outputs}); "
                 "it was exported from a regressor, or from a classifier without "
                 "predict_proba. Use predict()."
@@ -163,9 +162,9 @@ def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *, target_op
 
     Raises
     ------
-    OnnxExportError
+    OnnxConversionError
         If skl2onnx cannot convert the model.
-    ValueError
+    InvalidArgumentError
         If ``X_sample`` is not 2-D.
     """
     from skl2onnx import convert_sklearn
@@ -188,7 +187,7 @@ def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *, target_op
             target_opset=target_opset,
         )
     except Exception as e:  # skl2onnx raises many kinds: RuntimeError, NotImplementedError, ...
-        raise OnnxExportError(
+        raise OnnxConversionError(
             f"skl2onnx could not convert {type(model).__name__}: {type(e).__name__}: {e}. ONNX supports "
             "built-in scikit-learn estimators; custom Python code cannot become ONNX. Keep a pickle-based "
             "format (joblib or skops) for this model."
@@ -197,9 +196,7 @@ def export_onnx(model: Any, X_sample: Any, path: str | os.PathLike, *, target_op
     meta.key, meta.value = "persistlib_feature_names", json.dumps(names)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .registry import _atomic_write
-
-    _atomic_write(path, onx.SerializeToString())
+    atomic_write(path, onx.SerializeToString())
     return load_onnx(path)
 
 
@@ -213,13 +210,13 @@ def load_onnx(path: str | os.PathLike) -> OnnxModel:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:
-        raise OnnxExportError(
+        raise OnnxError(
             f"onnxruntime could not open {path.name}: {e}. The file is damaged or not an ONNX model; export it again."
         ) from None
     inp = session.get_inputs()[0]
     n_features = inp.shape[1] if len(inp.shape) == 2 and isinstance(inp.shape[1], int) else None
     if inp.name != _INPUT or n_features is None:
-        raise OnnxExportError(
+        raise OnnxError(
             f"{path.name} was not written by export_onnx (input {inp.name!r} of shape "
             f"{inp.shape}); export it with persistlib.export_onnx."
         )
@@ -268,8 +265,7 @@ def check_agreement(model: Any, onnx_model: OnnxModel, X: Any, *, min_rate: floa
     OnnxAgreementError
         If fewer than ``min_rate`` of the labels agree.
     """
-    if not 0.0 <= float(min_rate) <= 1.0:
-        raise InvalidArgumentError(f"min_rate must be between 0 and 1, got {min_rate!r}.")
+    check_number(min_rate, "min_rate", low=0, high=1)
     if len(X) == 0:
         raise InvalidArgumentError("check_agreement needs at least one held-out row.")
     expected = np.asarray(model.predict(X)).ravel()

@@ -19,15 +19,15 @@ and checks answers (:func:`check_choices`). The widget that shows them is
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .errors import PersistError
+from ._checks import is_plain_name
+from .errors import QuizError
 
 __all__ = [
-    "QuizError",
     "Question",
     "Option",
     "QUIZ_DIR",
@@ -43,11 +43,6 @@ QUIZ_DIR = Path(__file__).resolve().parent / "quizzes"
 _KINDS = ("single", "multiple")
 _Q_KEYS = {"id", "prompt", "kind", "options", "explanation"}
 _O_KEYS = {"text", "correct", "feedback"}
-_STEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class QuizError(PersistError, ValueError):
-    """A quiz file is malformed, or an answer does not fit its question."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +169,7 @@ def load_questions(path: str | Path) -> list[Question]:
 
 def quiz_path(stem: str) -> Path:
     """The quiz file for a notebook: ``QUIZ_DIR / "<stem>.json"``, which must exist."""
-    if not isinstance(stem, str) or not _STEM_RE.match(stem):
+    if not is_plain_name(stem):
         raise QuizError(f"notebook stem must be a plain name like '03_evaluation_gate', got {stem!r}.")
     stem = stem.removesuffix(".ipynb")
     path = QUIZ_DIR / f"{stem}.json"

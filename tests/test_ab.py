@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
-from persistlib.serving import wilson_interval
+from persistlib.errors import InvalidArgumentError
+from persistlib.serving import Decision, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -112,10 +114,10 @@ def test_record_outcome_checks_its_input(reg):
     registry, X, _ = reg
     server = pl.ModelServer(registry)
     router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
-    assert router.decide() == pl.serving.Decision(None, "no decision yet: not every arm has outcomes")
+    assert router.decide() == Decision(None, "no decision yet: not every arm has outcomes")
     server.route(router)
     p = server.predict(X.iloc[:2], user_id="u")
-    with pytest.raises(pl.InvalidArgumentError, match="not routed"):
+    with pytest.raises(InvalidArgumentError, match="not routed"):
         router.record_outcome("req-unknown", 1)
     with pytest.raises(ValueError, match="2 row"):
         router.record_outcome(p.request_id, [1])
@@ -152,12 +154,11 @@ def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
 def test_decision_is_data_and_the_panel_reads_its_winner_not_its_words(reg):
     """Overlapping intervals: no winner, even though the sentence names a leader."""
     pytest.importorskip("ipywidgets")
-    from persistlib.serving import Decision
 
     d = Decision("2.0.0", "2.0.0 wins: its accuracy interval lies above every other arm's")
     assert str(d) == d.text and d.decided
     assert not Decision(None, "x").decided
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         d.winner = "1.0.0"  # frozen
     router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
     # A sentence that says "wins" but a Decision without a winner: the panel must trust the field.
@@ -178,14 +179,14 @@ def test_router_forgets_the_oldest_pending_requests_beyond_max_pending():
         router.record(p)
     assert router.pending == 3 and router.expired == 2
     assert router.metrics()["1.0.0"]["requests"] == 5
-    with pytest.raises(pl.InvalidArgumentError, match="expired.*max_pending=3.*2 expired"):
+    with pytest.raises(InvalidArgumentError, match="expired.*max_pending=3.*2 expired"):
         router.record_outcome(preds[0].request_id, 1)
     assert router.record_outcome(preds[4].request_id, 1) is True
     assert router.pending == 2 and not router.is_pending(preds[4].request_id)
-    with pytest.raises(pl.InvalidArgumentError, match="already recorded"):
+    with pytest.raises(InvalidArgumentError, match="already recorded"):
         router.record_outcome(preds[4].request_id, 1)
     for bad in (0, -1, 2.5, True):
-        with pytest.raises(pl.InvalidArgumentError, match="max_pending"):
+        with pytest.raises(InvalidArgumentError, match="max_pending"):
             pl.ABRouter({"a": 1}, max_pending=bad)
 
 
@@ -198,10 +199,10 @@ def test_record_outcome_takes_a_series_or_an_array_of_labels(reg):
     server.route(router)
     p = server.predict(X.iloc[:2], user_id="u")
     truth = y.iloc[:2]
-    expected = [a == b for a, b in zip(p.labels, truth.tolist())]
+    expected = [a == b for a, b in zip(p.labels, truth.tolist(), strict=True)]
     assert router.record_outcome(p.request_id, truth) is all(expected)  # a pandas Series
     q = server.predict(X.iloc[:3], user_id="u")
-    with pytest.raises(pl.InvalidArgumentError, match="3 row.*2 true label"):
+    with pytest.raises(InvalidArgumentError, match="3 row.*2 true label"):
         router.record_outcome(q.request_id, y.iloc[:2])  # counts the labels, not the Series object
     assert router.is_pending(q.request_id)  # a refused outcome keeps the request pending
     router.record_outcome(q.request_id, np.asarray(y.iloc[:3]))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import persistlib as pl
-from persistlib.audit import AuditError
-from persistlib.serving import Prediction
+from persistlib.errors import AuditError, InvalidArgumentError
+from persistlib.serving import Prediction, compare_summaries
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +116,9 @@ def test_summary_answers_how_did_a_version_do(reg, audit):
     assert s["1.0.0"]["positive_rate"] == pytest.approx(sum(p.labels[0] for p in preds) / 20)
     assert s["1.0.0"]["p50_ms"] <= s["1.0.0"]["p99_ms"]
     assert list(audit.summary(version="2.0.0")) == ["2.0.0"]
-    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
     assert audit.summary(since=future) == {}
-    assert len(audit.rows(since=datetime.now(timezone.utc) - timedelta(hours=1))) == 25
+    assert len(audit.rows(since=datetime.now(UTC) - timedelta(hours=1))) == 25
     assert [r["request_id"] for r in audit.rows(version="2.0.0")] == [p.request_id for p in later]
     with pytest.raises(ValueError, match="timezone-aware"):
         audit.rows(since=datetime.now())
@@ -139,7 +139,7 @@ def test_closed_log_refuses_new_rows_but_keeps_them(reg, tmp_path):
 
 
 def test_a_folder_is_not_an_audit_file(tmp_path):
-    with pytest.raises(pl.InvalidArgumentError, match="file path"):
+    with pytest.raises(InvalidArgumentError, match="file path"):
         pl.AuditLog(tmp_path)
 
 
@@ -233,8 +233,6 @@ def test_an_unreferenced_log_stops_its_writer_thread(tmp_path):
 
 
 def test_compare_fires_on_a_shifted_rate_or_an_accuracy_drop(reg, audit):
-    from persistlib.audit import compare_summaries
-
     base = {"positive_rate": 0.20, "accuracy": 0.94}
     assert not compare_summaries({"positive_rate": 0.25, "accuracy": 0.93}, base).fired
     c = compare_summaries({"positive_rate": 0.72, "accuracy": 0.06}, base, version="2.0.0", baseline_version="1.9.0")
@@ -248,7 +246,7 @@ def test_compare_fires_on_a_shifted_rate_or_an_accuracy_drop(reg, audit):
     assert str(c).startswith("✓ all clear") and "not checked: accuracy" in str(c)
     c = compare_summaries({"positive_rate": 0.9, "accuracy": 0.9}, {"positive_rate": None, "accuracy": None})
     assert not c.fired and len(c.skipped) == 2
-    with pytest.raises(pl.InvalidArgumentError, match="max_rate_shift"):
+    with pytest.raises(InvalidArgumentError, match="max_rate_shift"):
         compare_summaries(base, base, max_rate_shift=-1)
     # Through the log itself.
     registry, X, y = reg

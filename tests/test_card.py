@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import persistlib as pl
-from persistlib.card import check_compatibility
+from persistlib import errors
+from persistlib.card import check_compatibility, environment_versions, utc_now
 
 
 def make_card(**over):
@@ -26,12 +27,12 @@ def make_card(**over):
 def test_defaults_record_the_environment_and_utc_time():
     card = pl.ModelCard(
         version="1.0.0",
-        trained_at=pl.card.utc_now(),
+        trained_at=utc_now(),
         algorithm="X",
         artifact="model_v1.0.0.pkl",
         artifact_sha256="0" * 64,
     )
-    assert card.dependencies == pl.environment_versions()
+    assert card.dependencies == environment_versions()
     assert {"python", "scikit-learn", "numpy", "joblib"} <= set(card.dependencies)
     assert card.trained_at.endswith("+00:00") and card.format == "joblib"
 
@@ -81,7 +82,7 @@ def test_corrupt_cards_are_clear_errors(text, match):
     elif match == "must be an object":
         good["metrics"] = [0.9]
         text = json.dumps(good)
-    with pytest.raises(pl.CardError, match=match) as info:
+    with pytest.raises(errors.CardError, match=match) as info:
         pl.ModelCard.from_json(text, source="card model_v1.0.0_meta.json")
     assert "model_v1.0.0_meta.json" in str(info.value) or match != "not valid JSON"
 
@@ -125,4 +126,4 @@ def test_check_environment_warns_or_raises():
         minor_diff.check_environment(allow_version_mismatch=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        make_card(dependencies=pl.environment_versions()).check_environment()
+        make_card(dependencies=environment_versions()).check_environment()

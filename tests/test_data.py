@@ -5,12 +5,13 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
 import persistlib as pl
+from persistlib.data import CHURN_FEATURES
 
 
 def test_make_churn_shape_columns_and_numeric():
     X, y = pl.make_churn(800, random_state=1)
-    assert X.shape == (800, len(pl.CHURN_FEATURES))
-    assert list(X.columns) == list(pl.CHURN_FEATURES)
+    assert X.shape == (800, len(CHURN_FEATURES))
+    assert list(X.columns) == list(CHURN_FEATURES)
     assert all(pd.api.types.is_numeric_dtype(t) for t in X.dtypes)
     assert y.name == "churn" and set(y.unique()) <= {0, 1}
     assert not X.isna().any().any()

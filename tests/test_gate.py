@@ -6,6 +6,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.svm import LinearSVC
 
 import persistlib as pl
+from persistlib import errors
 from persistlib.gate import GateReport
 
 
@@ -72,14 +73,14 @@ def test_no_baseline_means_baseline_check_is_not_applicable():
 
 def test_missing_metric_is_an_error_not_a_pass():
     gate = pl.Gate(pl.DEFAULT_THRESHOLDS)
-    with pytest.raises(pl.MissingMetricError, match=r"\['recall'\]"):
+    with pytest.raises(errors.MissingMetricError, match=r"\['recall'\]"):
         gate.check({"accuracy": 0.99, "precision": 0.99})
-    assert issubclass(pl.MissingMetricError, pl.PersistError)
+    assert issubclass(errors.MissingMetricError, pl.PersistError)
 
 
 def test_baseline_only_metric_is_checked_too():
     gate = pl.Gate({"accuracy": 0.8}, baseline={"accuracy": 0.8, "f1": 0.7})
-    with pytest.raises(pl.MissingMetricError, match="f1"):
+    with pytest.raises(errors.MissingMetricError, match="f1"):
         gate.check({"accuracy": 0.9})
     assert not gate.check({"accuracy": 0.9, "f1": 0.6}).passed
 
@@ -155,13 +156,5 @@ def test_baseline_from_leaves_out_a_metric_the_card_lacks(registry, small_model)
 def test_baseline_from_rejects_a_non_registry():
     from persistlib.gate import baseline_from
 
-    with pytest.raises(pl.ArgumentTypeError, match="needs a Registry"):
+    with pytest.raises(errors.ArgumentTypeError, match="needs a Registry"):
         baseline_from("workspace/registry")
-
-
-def test_mark_is_the_one_status_symbol():
-    from persistlib.gate import mark
-    from persistlib.widgets import _common
-
-    assert (mark(True), mark(False)) == ("✓", "✗")
-    assert _common.mark is mark  # the widgets reuse the core's, no copy

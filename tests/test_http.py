@@ -15,9 +15,10 @@ from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
 from persistlib.__main__ import main
-from persistlib.http import running_servers
+from persistlib.data import CHURN_FEATURES
+from persistlib.serving.http import running_servers
 
-FEATURES = list(pl.CHURN_FEATURES)
+FEATURES = list(CHURN_FEATURES)
 GOOD = dict.fromkeys(FEATURES, 1.0)
 
 
@@ -137,6 +138,21 @@ def test_start_http_binds_loopback_only_and_stop_http_checks_its_argument(reg):
         pl.stop_http("http://127.0.0.1:1")
 
 
+# uvicorn ends its thread with SystemExit when it cannot bind; start_http turns that into the error.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_start_http_on_a_port_in_use_is_an_http_server_error(reg):
+    from persistlib.errors import HttpServerError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(HttpServerError, match="failed to start") as info:
+            pl.start_http(pl.ModelServer(reg), port=port)
+    assert isinstance(info.value, pl.PersistError)
+    assert not any(u.endswith(f":{port}") for u in running_servers())
+
+
 def test_cli_refuses_a_missing_registry(tmp_path, capsys):
     assert main(["serve", "--registry", str(tmp_path / "nope")]) == 2
     assert "no registry folder" in capsys.readouterr().err
@@ -218,7 +234,7 @@ def test_admin_swap_to_a_tampered_artefact_is_a_409_and_the_old_model_keeps_serv
         pl.stop_http(url)
 
 
-def test_model_server_start_and_stop_http_methods(tmp_path):
+def test_start_http_serves_a_model_server_and_stop_http_stops_it(tmp_path):
     import httpx
     from sklearn.tree import DecisionTreeClassifier
 
@@ -226,15 +242,15 @@ def test_model_server_start_and_stop_http_methods(tmp_path):
     reg = pl.Registry(tmp_path / "reg")
     reg.promote(reg.save(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)).version)
     server = pl.ModelServer(reg)
-    url = server.start_http(port=0)
+    url = pl.start_http(server, port=0)
     try:
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/version").json()["version"] == "1.0.0"
         answer = httpx.post(f"{url}/predict", json={"rows": X.head(2).to_dict("records")}).json()
         assert answer["version"] == "1.0.0" and len(answer["labels"]) == 2
     finally:
-        assert server.stop_http() == [url]
-    assert url not in pl.http.running_servers()
+        assert pl.stop_http(url) == [url]
+    assert url not in running_servers()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=1)
 

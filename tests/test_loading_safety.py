@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import persistlib as pl
-from persistlib import demos
+from persistlib import demos, errors
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_card_turns_version_mismatch_into_compatibility_error(tmp_path, lr_model
 def test_edit_card_unknown_field(tmp_path, lr_model):
     reg = pl.Registry(tmp_path / "reg")
     reg.save(lr_model)
-    with pytest.raises(pl.InvalidArgumentError, match="no field 'colour'"):
+    with pytest.raises(errors.InvalidArgumentError, match="no field 'colour'"):
         demos.edit_card(reg.root, "1.0.0", colour="red")
 
 

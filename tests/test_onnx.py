@@ -11,13 +11,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import persistlib as pl
 from persistlib import demos
-from persistlib.onnx_export import (
-    OnnxAgreementError,
-    OnnxExportError,
-    OnnxInputError,
-    check_agreement,
-    load_onnx,
-)
+from persistlib.errors import OnnxAgreementError, OnnxConversionError, OnnxError, OnnxInputError
+from persistlib.onnx_export import check_agreement, load_onnx
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +103,7 @@ def test_custom_function_cannot_be_exported(churn_split, tmp_path):
     X_train, _, y_train, _ = churn_split
     model = make_pipeline(FunctionTransformer(demos.log1p_charges), LogisticRegression(max_iter=500))
     model.fit(X_train, y_train)
-    with pytest.raises(OnnxExportError, match="could not convert"):
+    with pytest.raises(OnnxConversionError, match="could not convert"):
         pl.export_onnx(model, X_train.head(), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
 
@@ -121,15 +116,15 @@ def test_export_argument_errors(small_model, churn_split, tmp_path):
     with pytest.raises(FileNotFoundError, match="export_onnx"):
         load_onnx(tmp_path / "missing.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not onnx")
-    with pytest.raises(OnnxExportError, match="damaged"):
+    with pytest.raises(OnnxError, match="damaged"):
         load_onnx(tmp_path / "junk.onnx")
 
 
-# --------------------------------------------------------------------------- formats benchmark helpers
+# --------------------------------------------------------------------------- format benchmark helpers
 
 
 def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
-    from persistlib.formats import compare_formats, plot_comparison
+    from persistlib.format_benchmark import compare_formats, plot_comparison
 
     X_test = churn_split[1]
     rows = compare_formats(
@@ -150,14 +145,14 @@ def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
 
 
 def test_predict_latency_counts_calls_and_checks_arguments(churn_split):
-    from persistlib.formats import predict_latency
+    from persistlib.format_benchmark import predict_latency
 
     X_test = churn_split[1]
     sizes = []
     lat = predict_latency(lambda rows: sizes.append(len(rows)), X_test, n_single=7, batch_rows=30, batch_repeat=2)
     assert sizes == [1] * 10 + [30, 30]  # 3 warm-up + 7 timed single rows, then 2 batches
     assert lat.batch_rows == 30 and lat.single_p50_s <= lat.single_p99_s
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="n_single must be an integer >= 1"):
         predict_latency(len, X_test, n_single=0)
     with pytest.raises(ValueError, match="at least one row"):
         predict_latency(len, X_test.iloc[:0])

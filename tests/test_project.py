@@ -34,9 +34,9 @@ def test_binder_files_follow_the_caching_rules():
     binder = ROOT / "binder"
     assert (binder / "runtime.txt").read_text().strip() == "python-3.12"
     reqs = (binder / "requirements.txt").read_text().splitlines()
-    assert not [l for l in reqs if l.strip().startswith(("-e", "-r"))]
+    assert not [line for line in reqs if line.strip().startswith(("-e", "-r"))]
     post = (binder / "postBuild").read_text().splitlines()
-    body = [l for l in post if l.strip() and not l.startswith("#")]
+    body = [line for line in post if line.strip() and not line.startswith("#")]
     assert body[0] == "set -e" and "pip install --no-deps ." in body
 
 

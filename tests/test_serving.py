@@ -13,9 +13,11 @@ from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
 from persistlib.card import ModelCard
-from persistlib.serving import InvalidInputError, validate_rows
+from persistlib.data import CHURN_FEATURES
+from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError
+from persistlib.serving import ServerSnapshot, validate_rows
 
-FEATURES = list(pl.CHURN_FEATURES)
+FEATURES = list(CHURN_FEATURES)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +190,7 @@ def test_registry_without_the_contract_is_refused():
 
 
 def test_model_without_feature_names_is_refused_as_a_model_problem_not_an_input_problem(tmp_path):
-    from persistlib.serving import UnservableModelError
+    from persistlib.errors import UnservableModelError
 
     X, y = pl.make_churn(200, random_state=0)
     reg = pl.Registry(tmp_path / "r")
@@ -211,7 +213,7 @@ def test_hammering_predict_while_swapping_gives_zero_errors(two_versions):
         while not stop.is_set():
             try:
                 p = server.predict(rows)
-            except Exception as e:  # noqa: BLE001 - any error fails the test
+            except Exception as e:  # any error fails the test
                 errors.append(e)
                 continue
             seen.append(p.version)
@@ -366,35 +368,10 @@ def test_as_labels_turns_any_label_container_into_plain_scalars():
         (pd.DataFrame({"y": [1]}), "one-dimensional"),
         ([[1, 2]], "single value"),
     ]:
-        with pytest.raises(pl.ArgumentTypeError, match=words):
+        with pytest.raises(ArgumentTypeError, match=words):
             as_labels(bad)
-    with pytest.raises(pl.InvalidArgumentError, match="no label"):
+    with pytest.raises(InvalidArgumentError, match="no label"):
         as_labels([])
-
-
-def test_next_ref_never_picks_the_version_already_serving():
-    from persistlib.serving import next_ref
-
-    refs = ["1.0.0", "2.0.0", "3.0.0"]
-    assert next_ref("1.0.0", refs) == "2.0.0"  # not refs[0], which is what is serving
-    assert next_ref("2.0.0", refs) == "3.0.0"
-    assert next_ref("3.0.0", refs) == "1.0.0"  # wraps around
-    assert next_ref("9.0.0", refs) == "1.0.0"  # unknown current: start at the beginning
-    assert next_ref("2.0.0", "1.0.0") == "1.0.0"
-    aliases = {"production": "1.0.0", "candidate": "2.0.0"}
-
-    def resolve(ref):
-        if ref == "broken":
-            raise pl.VersionNotFoundError("no such ref")
-        return aliases.get(ref, ref)
-
-    assert next_ref("1.0.0", ["production", "candidate"], resolve) == "candidate"
-    assert next_ref("2.0.0", ["production", "candidate"], resolve) == "production"
-    assert next_ref("1.0.0", ["production", "broken"], resolve) == "broken"  # the swap reports it
-    with pytest.raises(pl.InvalidArgumentError, match="already serving"):
-        next_ref("1.0.0", ["1.0.0", "production"], resolve)
-    with pytest.raises(pl.InvalidArgumentError, match="no version to swap to"):
-        next_ref("1.0.0", [])
 
 
 def test_snapshot_reads_the_state_once(two_versions):
@@ -429,6 +406,20 @@ def test_snapshot_reads_the_state_once(two_versions):
     assert (snap.version, snap.previous_version, snap.artifact_sha256) == ("2.0.0", "1.0.0", card.artifact_sha256)
 
 
+def test_swap_snapshot_and_rollback_snapshot_return_the_state_they_installed(two_versions):
+    reg, _, _ = two_versions
+    server = pl.ModelServer(reg)
+    with pytest.raises(pl.RollbackError, match="no previous version"):
+        server.rollback_snapshot()
+    snap = server.swap_snapshot("2.0.0")
+    assert isinstance(snap, ServerSnapshot)
+    assert (snap.version, snap.previous_version) == ("2.0.0", "1.0.0") and snap == server.snapshot()
+    assert server.swap_snapshot("2.0.0") == snap  # already serving: nothing changes
+    back = server.rollback_snapshot()
+    assert (back.version, back.previous_version) == ("1.0.0", "2.0.0") and server.version == "1.0.0"
+    assert server.swap("2.0.0") == "2.0.0" and server.rollback() == "1.0.0"  # the str-returning wrappers
+
+
 def test_server_record_outcome_feeds_the_router_and_the_audit_log(two_versions, tmp_path):
     reg, X, _ = two_versions
     y = pd.Series([0, 1, 1], index=[5, 6, 7])
@@ -441,13 +432,13 @@ def test_server_record_outcome_feeds_the_router_and_the_audit_log(two_versions, 
         assert server.record_outcome(p.request_id, y) == (p.labels == [0, 1, 1])
         assert router.metrics()[p.arm]["outcomes"] == 3
         assert server.record_outcome(before.request_id, 1) is None  # not routed: the audit log only
-        with pytest.raises(pl.InvalidArgumentError, match="3 row"):
+        with pytest.raises(InvalidArgumentError, match="3 row"):
             server.record_outcome(server.predict(X.iloc[:3], user_id="u-2").request_id, [1])
         audit.flush()
         assert audit.get(p.request_id)["outcome"] == [0, 1, 1]
         assert audit.get(before.request_id)["outcome"] == [1]
     bare = pl.ModelServer(reg)
-    with pytest.raises(pl.InvalidArgumentError, match="nowhere to go"):
+    with pytest.raises(InvalidArgumentError, match="nowhere to go"):
         bare.record_outcome("req-0", 1)
     bare.route(pl.ABRouter({"1.0.0": 1}))
     q = bare.predict(X.iloc[:1], user_id="u")
@@ -497,6 +488,32 @@ def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):
     release.set()
     console.stop()
     assert not console.running and console.status.value.startswith("stopped")
+
+
+def test_next_ref_never_picks_the_version_already_serving():
+    pytest.importorskip("ipywidgets")
+    from persistlib.widgets.serving import next_ref
+
+    refs = ["1.0.0", "2.0.0", "3.0.0"]
+    assert next_ref("1.0.0", refs) == "2.0.0"  # not refs[0], which is what is serving
+    assert next_ref("2.0.0", refs) == "3.0.0"
+    assert next_ref("3.0.0", refs) == "1.0.0"  # wraps around
+    assert next_ref("9.0.0", refs) == "1.0.0"  # unknown current: start at the beginning
+    assert next_ref("2.0.0", "1.0.0") == "1.0.0"
+    aliases = {"production": "1.0.0", "candidate": "2.0.0"}
+
+    def resolve(ref):
+        if ref == "broken":
+            raise pl.VersionNotFoundError("no such ref")
+        return aliases.get(ref, ref)
+
+    assert next_ref("1.0.0", ["production", "candidate"], resolve) == "candidate"
+    assert next_ref("2.0.0", ["production", "candidate"], resolve) == "production"
+    assert next_ref("1.0.0", ["production", "broken"], resolve) == "broken"  # the swap reports it
+    with pytest.raises(InvalidArgumentError, match="already serving"):
+        next_ref("1.0.0", ["1.0.0", "production"], resolve)
+    with pytest.raises(InvalidArgumentError, match="no version to swap to"):
+        next_ref("1.0.0", [])
 
 
 def test_chart_sorts_versions_numerically_and_aliases_last():

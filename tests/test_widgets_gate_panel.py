@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 import persistlib as pl
+from persistlib import errors
 
 GOOD = {"accuracy": 0.91, "precision": 0.80, "recall": 0.70}
 
@@ -83,7 +84,7 @@ def test_without_model_or_registry_serialise_stays_disabled():
 def test_bad_input_is_explained():
     with pytest.raises(TypeError, match="pass model, X_test and y_test"):
         pl.GatePanel()
-    with pytest.raises(pl.MissingMetricError, match="recall"):
+    with pytest.raises(errors.MissingMetricError, match="recall"):
         pl.GatePanel(metrics={"accuracy": 0.9, "precision": 0.8})
 
 

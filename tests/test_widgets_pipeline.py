@@ -108,7 +108,7 @@ def test_load_shows_the_registrys_refusal_of_a_tampered_file(explorer):
 
 
 def test_serve_reports_the_latency_from_predict_latency(explorer, monkeypatch):
-    from persistlib.formats import Latency
+    from persistlib.format_benchmark import Latency
 
     calls = []
 

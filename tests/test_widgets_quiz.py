@@ -71,7 +71,7 @@ def test_clicking_check_reads_the_widgets():
     quiz.choosers[0].value = 2
     quiz.check_buttons[0].click()
     assert quiz.score == (0, 1) and "not c" in quiz.feedback[0].value
-    for cb, v in zip(quiz.choosers[1].children, (True, False, True)):
+    for cb, v in zip(quiz.choosers[1].children, (True, False, True), strict=True):
         cb.value = v
     quiz.check_buttons[1].click()
     assert quiz.score == (1, 2)

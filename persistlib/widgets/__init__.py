@@ -21,7 +21,7 @@ _WHERE = {
     "RegistryBrowser": "registry_browser",
     "Quiz": "quiz",
     "HotSwapConsole": "serving",
-    "ABPanel": "serving",
+    "ABPanel": "ab_panel",
 }
 
 __all__ = list(_WHERE)

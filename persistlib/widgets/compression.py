@@ -2,7 +2,7 @@
 
 For each method (``joblib-0`` … ``joblib-9``, plus ``joblib-lz4-3`` and
 ``joblib-lzma-3``) the model is dumped and loaded for real with
-:func:`persistlib.formats.measure`: file size, dump time, load time. Results
+:func:`persistlib.format_benchmark.measure`: file size, dump time, load time. Results
 are cached (and so is each chart drawn), so changing which methods are shown
 never measures again, and going back to an earlier selection is instant.
 """
@@ -10,14 +10,16 @@ never measures again, and going back to an earlier selection is instant.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import ipywidgets as W
 
+from .._display import human_bytes, human_seconds
 from ..errors import ArgumentTypeError, InvalidArgumentError
-from ..formats import Measurement, available_methods, get_method, measure
-from ._common import figure_png, human_bytes, human_seconds
+from ..format_benchmark import Measurement, available_methods, get_method, measure
+from ._common import figure_png
 
 __all__ = ["CompressionExplorer", "default_methods"]
 
@@ -178,7 +180,7 @@ def _chart(rows: list[Measurement]) -> bytes:
         ([r.dump_s * 1e3 for r in rows], "dump time (ms)"),
         ([r.load_s * 1e3 for r in rows], "load time (ms)"),
     ]
-    for ax, (values, label) in zip(axes, series):
+    for ax, (values, label) in zip(axes, series, strict=True):
         ax.barh(names, values, color="#4c72b0")
         ax.set_xlabel(label)
         ax.grid(axis="x", alpha=0.3)

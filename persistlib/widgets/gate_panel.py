@@ -6,13 +6,14 @@ The verdict comes from :class:`persistlib.Gate`; this widget only displays it.
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import ipywidgets as W
 
+from .._display import human_bytes, mark
 from ..errors import ArgumentTypeError, GateRejected, PersistError
-from ..gate import DEFAULT_THRESHOLDS, Gate, GateReport, baseline_from, evaluate, mark
-from ._common import human_bytes
+from ..gate import DEFAULT_THRESHOLDS, Gate, GateReport, baseline_from, evaluate
 
 __all__ = ["GatePanel"]
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import ipywidgets as W
 
+from .._display import human_bytes, human_seconds, mark
 from ..data import make_churn
 from ..errors import ArgumentTypeError, GateRejected, InvalidArgumentError, PersistError
-from ..formats import predict_latency
-from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, evaluate, mark
+from ..format_benchmark import predict_latency
+from ..gate import DEFAULT_BASELINE, DEFAULT_THRESHOLDS, Gate, evaluate
 from ..registry import Registry
-from ._common import human_bytes, human_seconds
 
 __all__ = ["PipelineExplorer", "STAGES", "EXPLANATIONS"]
 
@@ -246,7 +247,7 @@ class PipelineExplorer(W.VBox):
             f"latency (median of 5): {human_seconds(latency.single_p50_s)}"
         )
 
-    _steps: dict[str, Callable[["PipelineExplorer"], str]] = {
+    _steps: dict[str, Callable[[PipelineExplorer], str]] = {
         "Train": _train,
         "Evaluate": _evaluate,
         "Save": _save,

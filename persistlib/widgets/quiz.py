@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import ipywidgets as W
 
-from ..gate import mark
+from .._display import mark
 from ..quiz import (
     QUIZ_DIR,
     Option,
     Question,
     QuizError,
     check_choices,
-    load_questions,  # noqa: F401
+    load_questions,
     parse_questions,
     quiz_path,
 )
@@ -83,12 +84,12 @@ class Quiz(W.VBox):
     # ------------------------------------------------------------------ constructors
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs: Any) -> "Quiz":
+    def from_file(cls, path: str | Path, **kwargs: Any) -> Quiz:
         """Load questions from a JSON file (see :func:`persistlib.quiz.load_questions`)."""
         return cls(load_questions(path), **kwargs)
 
     @classmethod
-    def from_notebook(cls, stem: str, **kwargs: Any) -> "Quiz":
+    def from_notebook(cls, stem: str, **kwargs: Any) -> Quiz:
         """The questions for a notebook: ``persistlib/quizzes/<stem>.json``."""
         return cls.from_file(quiz_path(stem), **kwargs)
 

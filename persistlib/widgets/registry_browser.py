@@ -13,9 +13,9 @@ from typing import Any
 
 import ipywidgets as W
 
+from .._display import mark
 from ..card import ModelCard
 from ..errors import ArgumentTypeError, PersistError
-from ..gate import mark
 
 __all__ = ["ModelCardView", "RegistryBrowser", "KEY_METRICS"]
 

@@ -1,31 +1,77 @@
-"""Serving widgets: watch a hot-swap under live load, and run an A/B test.
+"""The hot-swap console: watch a model swap under live load.
 
-* :class:`HotSwapConsole` sends a steady stream of requests to a server (in
-  the same process, or over HTTP) from a background thread, counts answers
-  and errors, and charts which version answered each request. Press **Swap**
-  (or call ``console.swap_button.click()``) and the chart shows a clean step
-  from one version to the next, with zero errors.
-* :class:`ABPanel` shows an :class:`~persistlib.serving.ABRouter`'s split as
-  a slider and each arm's accuracy with its 95 % confidence interval.
+:class:`HotSwapConsole` sends a steady stream of requests to a server (in the
+same process, or over HTTP) from a background thread, counts answers and
+errors, and charts which version answered each request. Press **Swap** (or
+call ``console.swap_button.click()``) and the chart shows a clean step from
+one version to the next, with zero errors. :func:`next_ref` picks what
+**Swap** serves next. (The A/B test panel is :mod:`persistlib.widgets.ab_panel`.)
 
-All numbers come from persistlib; these widgets only display them.
+All numbers come from persistlib; the console only displays them.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 
-from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidVersionError, PersistError
+from .._display import mark
+from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidVersionError, PersistError, SwapError
 from ..registry import parse_version
-from ..serving import ABRouter, ModelServer, next_ref
-from ._common import figure_png, mark
+from ..serving import ModelServer
+from ._common import figure_png
 
-__all__ = ["HotSwapConsole", "ABPanel"]
+__all__ = ["HotSwapConsole", "next_ref"]
+
+
+def next_ref(current: str, refs: Sequence[str], resolve: Callable[[str], str] | None = None) -> str:
+    """The ref a "Swap" button should serve next: the one after ``current`` in ``refs``, never ``current``.
+
+    ``refs`` is walked as a cycle starting just after the ref that resolves to
+    ``current`` (or from the start if none does), and the first ref that
+    resolves to another version is returned. So pressing Swap always changes
+    the model, and repeated presses visit every other version in turn.
+
+    Parameters
+    ----------
+    current : str
+        The version being served now.
+    refs : sequence of str
+        Versions or aliases to cycle through.
+    resolve : callable, optional
+        Turns a ref into a version (e.g. ``registry.resolve``). A ref it cannot
+        resolve is kept as it is, so the swap itself reports the problem.
+        Default: refs are versions already.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``refs`` is empty or every ref is the version already serving.
+    """
+    refs = [refs] if isinstance(refs, str) else list(refs)
+    if not refs:
+        raise InvalidArgumentError("there is no version to swap to; pass swap_to=['<version>', ...].")
+
+    def version_of(ref: str) -> str:
+        if resolve is None:
+            return ref
+        try:
+            return resolve(ref)
+        except PersistError:
+            return ref
+
+    versions = [version_of(r) for r in refs]
+    start = versions.index(current) + 1 if current in versions else 0
+    for i in range(len(refs)):
+        k = (start + i) % len(refs)
+        if versions[k] != current:
+            return refs[k]
+    raise InvalidArgumentError(
+        f"every ref in {refs} is v{current}, the version already serving; add another version to swap_to."
+    )
 
 
 class HotSwapConsole(W.VBox):
@@ -41,9 +87,8 @@ class HotSwapConsole(W.VBox):
         features (in-process only; required for a URL).
     swap_to : str or list of str, optional
         What **Swap** serves next, in turn (versions or aliases); a press always
-        moves to a version other than the one serving (see
-        :func:`persistlib.serving.next_ref`). Default: every version in the
-        server's registry.
+        moves to a version other than the one serving (see :func:`next_ref`).
+        Default: every version in the server's registry.
     interval : float, default=0.002
         Seconds the load generator waits between requests.
 
@@ -164,7 +209,7 @@ class HotSwapConsole(W.VBox):
             presses = len(self.swaps)
         if not versions or None in versions:
             return False
-        changes = sum(1 for a, b in zip(versions, versions[1:]) if a != b)
+        changes = sum(1 for a, b in zip(versions, versions[1:], strict=False) if a != b)
         return changes <= max(1, presses)
 
     # ------------------------------------------------------------------ control
@@ -195,7 +240,7 @@ class HotSwapConsole(W.VBox):
         self._update_labels()
         if self._thread is not None:
             self.status.value = (
-                f"✗ stopping: the load thread is still busy after {timeout:g}s (a request may "
+                f"{mark(False)} stopping: the load thread is still busy after {timeout:g}s (a request may "
                 "hang); call stop() again to wait longer."
             )
             return
@@ -224,15 +269,15 @@ class HotSwapConsole(W.VBox):
                 body = {"json": {"ref": self._next_ref()}} if action == "swap" else {}
                 r = httpx.post(f"{self._url}/admin/{action}", timeout=30, **body)
                 if r.status_code != 200:
-                    raise PersistError(r.json().get("detail", r.text))
+                    raise SwapError(r.json().get("detail", r.text))
                 new = r.json()["version"]
-        except Exception as e:  # noqa: BLE001 - shown to the student; the old model keeps serving
-            self.status.value = f"✗ {action} failed, still serving v{self._current_version()}: {e}"
+        except Exception as e:  # shown to the student; the old model keeps serving
+            self.status.value = f"{mark(False)} {action} failed, still serving v{self._current_version()}: {e}"
             return
         with self._lock:
             self.swaps.append((time.monotonic() - self._t0, new))
         self.version_label.value = f"serving: v{new}"
-        self.status.value = f"✓ {action}: now serving v{new}, errors so far {self.errors}"
+        self.status.value = f"{mark(True)} {action}: now serving v{new}, errors so far {self.errors}"
 
     # ------------------------------------------------------------------ load
 
@@ -253,7 +298,7 @@ class HotSwapConsole(W.VBox):
                         version = r.json()["version"] if r.status_code == 200 else None
                         if version is None:
                             self.last_error = f"HTTP {r.status_code}: {r.text[:200]}"
-                except Exception as e:  # noqa: BLE001 - counted as an error, shown in last_error
+                except Exception as e:  # counted as an error, shown in last_error
                     version, self.last_error = None, repr(e)
                 now = time.monotonic() - self._t0
                 with self._lock:
@@ -302,105 +347,13 @@ class HotSwapConsole(W.VBox):
             ax.step([t for t, _ in ok], [y for _, y in ok], where="post", lw=2, label="version that answered")
         if bad:
             ax.plot(bad, [-1] * len(bad), "rx", label=f"errors ({len(bad)})")
-        for t, v in swaps:
+        for t, _ in swaps:
             ax.axvline(t, ls="--", color="grey", lw=1)
         ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
         ax.set_xlabel("seconds since the console was created")
         ax.set_title(f"{len(timeline)} requests · {len(bad)} errors · dashed line = swap")
         if ok or bad:
             ax.legend(loc="upper left", fontsize=8)
-        self.chart.value = figure_png(fig)
-
-
-class ABPanel(W.VBox):
-    """A split slider and per-arm metrics (with 95 % Wilson intervals) for a two-arm :class:`ABRouter`.
-
-    Attributes
-    ----------
-    split : IntSlider
-        Percent of traffic for the second arm; moving it calls ``router.set_weights``.
-    table : HTML
-        One row per arm: weight, requests, outcomes, accuracy and its interval.
-    decision : Label
-        ``router.decide()``: a winner only when the intervals do not overlap.
-    chart : Image
-        Each arm's accuracy with its interval as an error bar.
-    """
-
-    def __init__(self, router: ABRouter):
-        if not isinstance(router, ABRouter):
-            raise ArgumentTypeError(f"ABPanel needs an ABRouter, got {type(router).__name__}.")
-        if len(router.arms) != 2:
-            raise InvalidArgumentError(f"ABPanel's slider splits two arms; this router has {len(router.arms)}.")
-        self.router = router
-        self.arm_a, self.arm_b = router.arms
-        self.split = W.IntSlider(
-            value=round(router.weights[self.arm_b] * 100),
-            min=0,
-            max=100,
-            step=5,
-            description=f"% to {self.arm_b}",
-            style={"description_width": "initial"},
-        ).add_class("persistlib-ab-split")
-        self.table = W.HTML().add_class("persistlib-ab-table")
-        self.decision = W.Label().add_class("persistlib-ab-decision")
-        self.refresh_button = W.Button(description="Refresh metrics", icon="refresh").add_class("persistlib-ab-refresh")
-        self.chart = W.Image(format="png").add_class("persistlib-ab-chart")
-        self.split.observe(self._on_split, names="value")
-        self.refresh_button.on_click(lambda _: self.refresh())
-        super().__init__(
-            [
-                W.HTML(f"<b>A/B test</b>: {html.escape(self.arm_a)} vs {html.escape(self.arm_b)}"),
-                self.split,
-                self.refresh_button,
-                self.table,
-                self.decision,
-                self.chart,
-            ]
-        )
-        self.add_class("persistlib-ab")
-        self.refresh()
-
-    def __repr__(self) -> str:
-        w = self.router.weights
-        return f"<ABPanel: {self.arm_a} {w[self.arm_a]:.0%} / {self.arm_b} {w[self.arm_b]:.0%}>"
-
-    def _on_split(self, change: dict[str, Any]) -> None:
-        b = change["new"] / 100
-        self.router.set_weights({self.arm_a: 1 - b, self.arm_b: b})
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Re-read the router's metrics into the table, decision and chart."""
-        m = self.router.metrics()
-        rows = []
-        for arm, r in m.items():
-            acc = "—" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
-            ci = "—" if not r["outcomes"] else f"[{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
-            rows.append(
-                f"<tr><td>{html.escape(arm)}</td><td>{r['weight']:.0%}</td><td>{r['requests']}</td>"
-                f"<td>{r['outcomes']}</td><td>{acc}</td><td>{ci}</td></tr>"
-            )
-        self.table.value = (
-            "<table><tr><th>arm</th><th>traffic</th><th>requests</th><th>outcomes</th>"
-            f"<th>accuracy</th><th>95% interval</th></tr>{''.join(rows)}</table>"
-        )
-        verdict = self.router.decide()
-        self.decision.value = ("✓ " if verdict.winner is not None else "… ") + verdict.text
-        self._draw(m)
-
-    def _draw(self, m: dict[str, dict[str, Any]]) -> None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(4.8, 2.2))
-        ax = fig.add_subplot()
-        for i, (arm, r) in enumerate(m.items()):
-            if r["accuracy"] is not None:
-                lo, hi = r["ci"]
-                ax.errorbar([r["accuracy"]], [i], xerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]], fmt="o", capsize=6)
-        ax.set_yticks(range(len(m)), [f"v{a}" for a in m])
-        ax.set_ylim(-0.6, len(m) - 0.4)
-        ax.set_xlabel("accuracy (95% interval)")
         self.chart.value = figure_png(fig)
 
 

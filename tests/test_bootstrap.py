@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 import persistlib as pl
-from persistlib.gate import BootstrapInterval, _score_rows, bootstrap_metric
+from persistlib.bootstrap import BootstrapInterval, _score_rows, bootstrap_metric
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "precision", "recall", "f1"])

@@ -5,167 +5,36 @@ request, which user, which A/B arm, which version, the sha256 of the exact
 artefact that answered, the latency and the answer itself. With it you can
 answer, months later, *"which model told this customer that?"*.
 
-Two design choices keep it safe and fast:
-
-* **WAL mode.** SQLite's write-ahead log lets readers query while a writer
-  appends, and survives a crash without a corrupt file.
-* **One writer thread.** Serving threads only put a row on a queue (a few
-  microseconds); a background thread writes rows in batches, one transaction
-  per batch. Call :meth:`AuditLog.flush` before you query, to wait for the queue.
+Recording costs a serving thread one queue put; a background thread writes the
+rows (see :mod:`persistlib.serving._audit_db`), so call :meth:`AuditLog.flush`
+before you query. :meth:`AuditLog.compare` turns the log into a rollback alarm.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import sqlite3
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidArgumentError, PersistError
-from .serving import as_labels
+from .._checks import check_number
+from .._display import mark
+from ..errors import AuditError, InvalidArgumentError
+from ._audit_db import SCHEMA, Writer, as_dict, connect, now, where_clause
+from .rows import as_labels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .serving import Prediction
+    from .server import Prediction
 
-__all__ = ["AuditLog", "AuditError", "Comparison", "compare_summaries"]
+__all__ = ["AuditLog", "Comparison", "compare_summaries"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS predictions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts TEXT NOT NULL,
-    request_id TEXT NOT NULL UNIQUE,
-    user_key TEXT,
-    arm TEXT,
-    version TEXT NOT NULL,
-    artifact_sha256 TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    prediction TEXT NOT NULL,
-    outcome TEXT
-);
-CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (version, ts);
-"""
-_COLUMNS = ("ts", "request_id", "user_key", "arm", "version", "artifact_sha256", "latency_ms", "prediction")
-_INSERT = f"INSERT INTO predictions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-_UPDATE = "UPDATE predictions SET outcome = ? WHERE request_id = ?"
-_STOP = object()
 _MAX_SHOWN = 5  # problems named in one flush() message
-
-
-class AuditError(PersistError):
-    """The audit log cannot answer: an unknown request, or a closed log."""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    con = sqlite3.connect(path, timeout=30, check_same_thread=False)
-    con.execute("PRAGMA busy_timeout=30000")
-    con.execute("PRAGMA synchronous=NORMAL")
-    con.row_factory = sqlite3.Row
-    return con
-
-
-def _explain(error: sqlite3.Error, request_id: str) -> str:
-    if isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error):
-        return f"duplicate request_id {request_id!r} (already recorded)"
-    return f"request_id {request_id!r}: {error}"
-
-
-class _Writer:
-    """The background thread that writes queued rows in batches.
-
-    It holds no reference to its :class:`AuditLog`, so an AuditLog that nobody
-    references any more can be collected, and its finalizer stops this thread.
-    """
-
-    _KEEP = 100  # examples of problems kept between two flush() calls (counts are exact)
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.queue: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._problems: list[str] = []
-        self._problem_count = 0
-        self._unmatched: list[str] = []
-        self._unmatched_count = 0
-        self.unmatched_total = 0
-        self.thread = threading.Thread(target=self._run, name="persistlib-audit-writer", daemon=True)
-        self.thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then end the thread."""
-        self.queue.put((_STOP, None))
-        self.thread.join(timeout)
-
-    def take_problems(self) -> tuple[int, list[str], int, list[str]]:
-        """(problem count, examples, unmatched-outcome count, example ids) since the last call; then reset."""
-        with self._lock:
-            out = (self._problem_count, self._problems, self._unmatched_count, self._unmatched)
-            self._problems, self._problem_count, self._unmatched, self._unmatched_count = [], 0, [], 0
-        return out
-
-    def _run(self) -> None:
-        con = _connect(self.path)
-        try:
-            while True:
-                batch = [self.queue.get()]
-                while len(batch) < 500:  # take whatever else is waiting: one transaction per batch
-                    try:
-                        batch.append(self.queue.get_nowait())
-                    except queue.Empty:
-                        break
-                inserts = [row for kind, row in batch if kind == "insert"]
-                outcomes = [row for kind, row in batch if kind == "outcome"]
-                if inserts or outcomes:
-                    self._write(con, inserts, outcomes)
-                for kind, arg in batch:
-                    if kind == "flush":
-                        arg.set()
-                if any(kind is _STOP for kind, _ in batch):
-                    return
-        finally:
-            con.close()
-
-    def _write(self, con: sqlite3.Connection, inserts: list[tuple], outcomes: list[tuple]) -> None:
-        problems: list[str] = []
-        unmatched: list[str] = []
-        try:  # the fast path: the whole batch in one transaction
-            with con:
-                if inserts:
-                    con.executemany(_INSERT, inserts)
-                for outcome in outcomes:
-                    if con.execute(_UPDATE, outcome).rowcount == 0:
-                        unmatched.append(outcome[1])
-        except sqlite3.Error:  # one bad row must not cost the others: retry one row at a time
-            unmatched = []
-            for row in inserts:
-                try:
-                    with con:
-                        con.execute(_INSERT, row)
-                except sqlite3.Error as e:
-                    problems.append(_explain(e, row[1]))
-            for outcome in outcomes:
-                try:
-                    with con:
-                        if con.execute(_UPDATE, outcome).rowcount == 0:
-                            unmatched.append(outcome[1])
-                except sqlite3.Error as e:
-                    problems.append(f"outcome for {outcome[1]!r}: {e}")
-        if problems or unmatched:
-            with self._lock:
-                self._problem_count += len(problems)
-                self._problems.extend(problems[: self._KEEP - len(self._problems)])
-                self._unmatched_count += len(unmatched)
-                self.unmatched_total += len(unmatched)
-                self._unmatched.extend(unmatched[: self._KEEP - len(self._unmatched)])
 
 
 class AuditLog:
@@ -194,10 +63,10 @@ class AuditLog:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = _connect(self.path)
+            con = connect(self.path)
             try:
                 con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(_SCHEMA)
+                con.executescript(SCHEMA)
             finally:
                 con.close()
         except sqlite3.DatabaseError as e:
@@ -205,14 +74,14 @@ class AuditLog:
                 f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
                 "file path, or move the existing file away."
             ) from None
-        self._writer = _Writer(self.path)
+        self._writer = Writer(self.path)
         # An AuditLog nobody references any more (a re-run notebook cell) stops its writer thread.
         self._finalizer = weakref.finalize(self, self._writer.stop)
 
     def __repr__(self) -> str:
         return f"AuditLog({self.path.name!r})"
 
-    def __enter__(self) -> "AuditLog":
+    def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -237,11 +106,11 @@ class AuditLog:
                 "to keep recording (rows already written stay in the file)."
             )
 
-    def record(self, prediction: "Prediction", *, user_id: Any = None, artifact_sha256: str) -> None:
+    def record(self, prediction: Prediction, *, user_id: Any = None, artifact_sha256: str) -> None:
         """Queue one row for ``prediction``. Returns at once; the writer thread stores it."""
         self._check_open("record predictions")
         row = (
-            _now(),
+            now(),
             prediction.request_id,
             None if user_id is None else str(user_id),
             prediction.arm,
@@ -315,7 +184,7 @@ class AuditLog:
     # ------------------------------------------------------------------ reading
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        con = _connect(self.path)
+        con = connect(self.path)
         try:
             return con.execute(sql, params).fetchall()
         finally:
@@ -335,7 +204,7 @@ class AuditLog:
                 f"no prediction with request_id {request_id!r} in {self.path.name}; "
                 "check the id, or call flush() first if it was just made."
             )
-        return _as_dict(rows[0])
+        return as_dict(rows[0])
 
     def which_version(self, request_id: str) -> str:
         """Which model version answered ``request_id``."""
@@ -343,7 +212,7 @@ class AuditLog:
 
     def count(self, *, version: str | None = None) -> int:
         """How many predictions were recorded (for one version, if given)."""
-        where, params = _where(version=version)
+        where, params = where_clause(version=version)
         return int(self._query(f"SELECT COUNT(*) FROM predictions{where}", params)[0][0])
 
     def rows(
@@ -355,9 +224,9 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Recorded rows, oldest first, filtered by version and time."""
-        where, params = _where(version=version, since=since, until=until)
+        where, params = where_clause(version=version, since=since, until=until)
         lim = f" LIMIT {int(limit)}" if limit is not None else ""
-        return [_as_dict(r) for r in self._query(f"SELECT * FROM predictions{where} ORDER BY id{lim}", params)]
+        return [as_dict(r) for r in self._query(f"SELECT * FROM predictions{where} ORDER BY id{lim}", params)]
 
     def summary(
         self, *, version: str | None = None, since: str | datetime | None = None, until: str | datetime | None = None
@@ -389,7 +258,7 @@ class AuditLog:
             s["_lat"].append(r["latency_ms"])
             s["_labels"].extend(r["prediction"])
             if r["outcome"] is not None:
-                s["_hits"].extend(int(p == t) for p, t in zip(r["prediction"], r["outcome"]))
+                s["_hits"].extend(int(p == t) for p, t in zip(r["prediction"], r["outcome"], strict=False))
         for s in out.values():
             lat, labels, hits = s.pop("_lat"), s.pop("_labels"), s.pop("_hits")
             s["p50_ms"] = float(np.percentile(lat, 50))
@@ -414,7 +283,7 @@ class AuditLog:
         until: str | datetime | None = None,
         max_rate_shift: float = 0.15,
         max_accuracy_drop: float = 0.05,
-    ) -> "Comparison":
+    ) -> Comparison:
         """Should ``version`` be rolled back? Compare its live behaviour with ``baseline_version``'s.
 
         Uses :meth:`summary` over the same time window for both and applies
@@ -472,9 +341,9 @@ class Comparison:
 
     def __str__(self) -> str:
         head = (
-            f"✗ ALARM v{self.version} vs v{self.baseline_version}: " + "; ".join(self.reasons)
+            f"{mark(False)} ALARM v{self.version} vs v{self.baseline_version}: " + "; ".join(self.reasons)
             if self.fired
-            else f"✓ all clear: v{self.version} vs v{self.baseline_version}"
+            else f"{mark(True)} all clear: v{self.version} vs v{self.baseline_version}"
         )
         return head + (f" (not checked: {'; '.join(self.skipped)})" if self.skipped else "")
 
@@ -506,9 +375,8 @@ def compare_summaries(
     -------
     Comparison
     """
-    for name, value in (("max_rate_shift", max_rate_shift), ("max_accuracy_drop", max_accuracy_drop)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise InvalidArgumentError(f"{name} must be a number between 0 and 1, got {value!r}.")
+    check_number(max_rate_shift, "max_rate_shift", low=0, high=1, what="a number between 0 and 1")
+    check_number(max_accuracy_drop, "max_accuracy_drop", low=0, high=1, what="a number between 0 and 1")
     for name, s in (("live", live), ("baseline", baseline)):
         if not isinstance(s, Mapping):
             raise InvalidArgumentError(
@@ -529,38 +397,3 @@ def compare_summaries(
     elif new < old - max_accuracy_drop:
         reasons.append(f"accuracy {new:.3f} vs {old:.3f} (dropped {old - new:.3f}, more than {max_accuracy_drop:g})")
     return Comparison(version, baseline_version, tuple(reasons), tuple(skipped))
-
-
-def _where(*, version: str | None = None, since: Any = None, until: Any = None) -> tuple[str, tuple]:
-    clauses, params = [], []
-    if version is not None:
-        clauses.append("version = ?")
-        params.append(version)
-    if since is not None:
-        clauses.append("ts >= ?")
-        params.append(_ts(since, "since"))
-    if until is not None:
-        clauses.append("ts < ?")
-        params.append(_ts(until, "until"))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
-
-
-def _ts(value: Any, name: str) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidArgumentError(
-                f"{name}= must be timezone-aware (audit times are UTC), e.g. datetime.now(timezone.utc)."
-            )
-        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-    if isinstance(value, str) and value[:4].isdigit():
-        return value
-    raise InvalidArgumentError(
-        f"{name}= must be an ISO time string like '2026-11-26T00:00' or an aware datetime, got {value!r}."
-    )
-
-
-def _as_dict(row: sqlite3.Row) -> dict[str, Any]:
-    d = dict(row)
-    d["prediction"] = json.loads(d["prediction"])
-    d["outcome"] = json.loads(d["outcome"]) if d["outcome"] is not None else None
-    return d

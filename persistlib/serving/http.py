@@ -15,6 +15,10 @@ valid request) with a ``detail`` naming the problem; the server keeps serving.
 :func:`start_http` runs the server in a background thread, so a notebook can
 talk to it; :func:`stop_http` shuts it down cleanly. The admin endpoints have
 no authentication, so these helpers bind to the loopback interface only.
+
+This module needs fastapi and uvicorn, which are optional, so
+:mod:`persistlib.serving` does not import it: import it yourself
+(``from persistlib.serving.http import start_http``) or use ``persistlib.start_http``.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .errors import InvalidArgumentError, PersistError, VersionNotFoundError
-from .serving import InvalidInputError, ModelServer
+from ..errors import HttpServerError, InvalidArgumentError, InvalidInputError, PersistError, VersionNotFoundError
+from .server import ModelServer
 
 __all__ = ["create_app", "start_http", "stop_http", "running_servers"]
 
@@ -46,26 +50,25 @@ def create_app(server: ModelServer) -> FastAPI:
     def problem(status: int, detail: str) -> JSONResponse:
         return JSONResponse({"detail": detail}, status_code=status)
 
-    async def read_json(request: Request) -> Any:
+    async def read_json(request: Request) -> tuple[Any, JSONResponse | None]:
+        """``(payload, None)`` for a JSON body, or ``(None, a 400 response)`` naming what is wrong with it."""
         body = await request.body()
         if not body.strip():
-            raise _BadRequest(
+            return None, problem(
                 400, 'the request body is empty; send JSON such as {"rows": [{"tenure_months": 3, ...}]}.'
             )
         try:
-            return json.loads(body)
+            return json.loads(body), None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise _BadRequest(400, f"the request body is not valid JSON ({e}).") from None
+            return None, problem(400, f"the request body is not valid JSON ({e}).")
         except RecursionError:
-            raise _BadRequest(400, "the request body is not valid JSON (nested too deeply).") from None
-
-    @app.exception_handler(_BadRequest)
-    async def bad_request(_: Request, exc: _BadRequest) -> JSONResponse:
-        return problem(exc.status, exc.detail)
+            return None, problem(400, "the request body is not valid JSON (nested too deeply).")
 
     @app.post("/predict")
     async def predict(request: Request) -> Any:
-        payload = await read_json(request)
+        payload, error = await read_json(request)
+        if error is not None:
+            return error
         if not isinstance(payload, dict):
             return problem(422, f"the body must be a JSON object with 'rows', got {type(payload).__name__}.")
         if "rows" not in payload:
@@ -99,12 +102,14 @@ def create_app(server: ModelServer) -> FastAPI:
 
     @app.post("/admin/swap")
     async def swap(request: Request) -> Any:
-        payload = await read_json(request)
+        payload, error = await read_json(request)
+        if error is not None:
+            return error
         ref = payload.get("ref") if isinstance(payload, dict) else None
         if not isinstance(ref, str) or not ref:
             return problem(422, 'send {"ref": "<version or alias>"}, e.g. {"ref": "2.0.0"}.')
         try:
-            snap = await run_in_threadpool(server._swap, ref)
+            snap = await run_in_threadpool(server.swap_snapshot, ref)
         except VersionNotFoundError as e:
             return problem(404, str(e))
         except PersistError as e:  # failed verification: the old model keeps serving
@@ -114,18 +119,12 @@ def create_app(server: ModelServer) -> FastAPI:
     @app.post("/admin/rollback")
     async def rollback() -> Any:
         try:  # in a worker thread: rollback waits for any swap in progress, the event loop must not
-            snap = await run_in_threadpool(server._rollback)
+            snap = await run_in_threadpool(server.rollback_snapshot)
         except PersistError as e:
             return problem(409, str(e))
         return {"version": snap.version, "previous": snap.previous_version}
 
     return app
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, detail: str):
-        super().__init__(detail)
-        self.status, self.detail = status, detail
 
 
 def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> str:
@@ -168,14 +167,14 @@ def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, ti
     deadline = time.monotonic() + timeout
     while not srv.started:
         if not thread.is_alive():
-            raise PersistError(
+            raise HttpServerError(
                 f"the HTTP server on {host}:{port} failed to start (is the port in use?). "
                 "Use port=0 to pick a free one."
             )
         if time.monotonic() > deadline:
             srv.should_exit = True
             thread.join(timeout)
-            raise PersistError(f"the HTTP server did not start within {timeout:g}s.")
+            raise HttpServerError(f"the HTTP server did not start within {timeout:g}s.")
         time.sleep(0.01)
     bound = srv.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{bound}" if host != "::1" else f"http://[::1]:{bound}"
@@ -199,7 +198,7 @@ def stop_http(base_url: str | None = None, *, timeout: float = 10.0) -> list[str
     for url, (_, thread) in entries:
         thread.join(timeout)
         if thread.is_alive():
-            raise PersistError(f"the server at {url} did not stop within {timeout:g}s.")
+            raise HttpServerError(f"the server at {url} did not stop within {timeout:g}s.")
     return urls
 
 

@@ -1,15 +1,17 @@
-"""Measure persistence methods side by side: file size, save time, load time.
+"""Benchmark persistence formats side by side: file size, save time, load time, prediction latency.
 
-Used by the CompressionExplorer widget, notebook 04 and ``benchmarks/formats.py``.
-Method names::
+This module *measures* formats; it does not define them (the registry's own
+formats live in :mod:`persistlib.artefacts`, and the methods here reuse its
+writer and reader). Used by the CompressionExplorer widget, notebooks 04 and
+06, and ``benchmarks/formats.py``. Method names::
 
-    "pickle"                       pickle protocol 5, no compression
-    "joblib-0" ... "joblib-9"      joblib.dump(compress=level)  (zlib)
+    "pickle"                        pickle protocol 5, no compression (the baseline)
+    "joblib-0" ... "joblib-9"       joblib.dump(compress=level)  (zlib)
     "joblib-lz4-3", "joblib-lzma-3" joblib with another compressor and level
-    "skops"                        skops.io, zip-deflated
+    "skops"                         skops.io, zip-deflated
 
-:func:`compare_formats` (notebook 06, ``benchmarks/formats.py``) also takes
-``"onnx"`` and adds prediction latency (:func:`predict_latency`) per format.
+:func:`compare_formats` also takes ``"onnx"`` and adds prediction latency
+(:func:`predict_latency`) per format.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from . import artefacts
+from ._checks import check_number
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -38,17 +43,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Measurement:
+    """One method's round trip: file size in bytes, best dump and load times in seconds."""
+
     method: str
     bytes: int
     dump_s: float
     load_s: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class PersistMethod:
+    """A named way to write a model to a file and read it back."""
+
     name: str
     suffix: str
     dump: Callable[[Any, Path], None]
@@ -65,40 +71,27 @@ def _pickle_load(path: Path) -> Any:
         return pickle.load(f)  # only ever on files this process just wrote
 
 
-def _joblib(compress: Any) -> tuple[Callable[[Any, Path], None], Callable[[Path], Any]]:
-    import joblib
-
-    return (lambda obj, path: joblib.dump(obj, path, compress=compress)), joblib.load
-
-
-def _skops() -> tuple[Callable[[Any, Path], None], Callable[[Path], Any]]:
-    import zipfile
-
-    import skops.io as sio
+def _artefact(fmt: str, compress: Any) -> tuple[Callable[[Any, Path], None], Callable[[Path], Any]]:
+    """A registry artefact format as a method: written and read by :mod:`persistlib.artefacts`."""
+    reviewed: dict[Path, list[str] | None] = {}
 
     def dump(obj: Any, path: Path) -> None:
-        sio.dump(obj, path, compression=zipfile.ZIP_DEFLATED)
+        reviewed[path] = artefacts.dump(obj, path, format=fmt, compress=compress)
 
-    def load(path: Path) -> Any:  # trusts what this process just wrote, after listing it
-        return sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    def load(path: Path) -> Any:  # trusts what this process just wrote, after listing its types
+        return artefacts.loads(path.read_bytes(), format=fmt, trusted_types=reviewed.get(path))
 
     return dump, load
 
 
-def available_methods(*, include_slow: bool = True) -> list[str]:
-    """Method names usable here (lz4 and skops only when installed).
-
-    ``include_slow=False`` leaves out ``joblib-9`` and ``joblib-lzma-3``, which
-    take seconds on a large forest.
-    """
+def available_methods() -> list[str]:
+    """Method names usable here (lz4 and skops only when installed)."""
     names = ["pickle"] + [f"joblib-{i}" for i in range(10)]
     if importlib.util.find_spec("lz4") is not None:
         names.append("joblib-lz4-3")
     names.append("joblib-lzma-3")
     if importlib.util.find_spec("skops") is not None:
         names.append("skops")
-    if not include_slow:
-        names = [n for n in names if n not in ("joblib-9", "joblib-lzma-3")]
     return names
 
 
@@ -107,13 +100,13 @@ def get_method(name: str) -> PersistMethod:
     if name == "pickle":
         return PersistMethod(name, ".pkl", _pickle_dump, _pickle_load)
     if name == "skops":
-        return PersistMethod(name, ".skops", *_skops())
+        return PersistMethod(name, ".skops", *_artefact("skops", 6))
     parts = name.split("-")
     if parts[0] == "joblib":
         if len(parts) == 2 and parts[1].isdigit() and 0 <= int(parts[1]) <= 9:
-            return PersistMethod(name, ".joblib", *_joblib(int(parts[1])))
-        if len(parts) == 3 and parts[1] in ("lz4", "lzma", "zlib", "gzip", "bz2", "xz") and parts[2].isdigit():
-            return PersistMethod(name, ".joblib", *_joblib((parts[1], int(parts[2]))))
+            return PersistMethod(name, ".joblib", *_artefact("joblib", int(parts[1])))
+        if len(parts) == 3 and parts[1] in artefacts.JOBLIB_COMPRESSORS and parts[2].isdigit():
+            return PersistMethod(name, ".joblib", *_artefact("joblib", (parts[1], int(parts[2]))))
     raise InvalidArgumentError(f"unknown persistence method {name!r}; choose from {available_methods()}.")
 
 
@@ -125,8 +118,7 @@ def measure(model: Any, method: str, folder: str | Path, *, repeat: int = 1) -> 
 
 def _round_trip(model: Any, m: PersistMethod, folder: str | Path, repeat: int) -> tuple[int, float, float, Any]:
     """Dump and load ``repeat`` times: (file bytes, best dump s, best load s, the loaded object)."""
-    if repeat < 1:
-        raise InvalidArgumentError(f"repeat must be >= 1, got {repeat}.")
+    check_number(repeat, "repeat", low=1, integer=True)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"model_{m.name}{m.suffix}"
@@ -142,8 +134,7 @@ def _round_trip(model: Any, m: PersistMethod, folder: str | Path, repeat: int) -
 
 
 # --------------------------------------------------------------------------- prediction latency
-# Appended for notebook 06 and benchmarks/formats.py: once a model is loaded,
-# how fast does it answer one row, and a batch of 1,000? ONNX joins as a format.
+# Once a model is loaded, how fast does it answer one row, and a batch of 1,000?
 
 
 @dataclass(frozen=True)
@@ -181,10 +172,8 @@ def predict_latency(
     """
     import numpy as np
 
-    if n_single < 1 or batch_rows < 1 or batch_repeat < 1:
-        raise InvalidArgumentError(
-            f"n_single, batch_rows and batch_repeat must be >= 1, got {n_single}, {batch_rows}, {batch_repeat}."
-        )
+    for name, value in (("n_single", n_single), ("batch_rows", batch_rows), ("batch_repeat", batch_repeat)):
+        check_number(value, name, low=1, integer=True)
     rows = _take_rows(X)
     n = len(X)
     if n == 0:
@@ -318,7 +307,7 @@ def plot_comparison(rows: list[dict[str, Any]]) -> Any:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     width = 0.8 / len(models)
     x = np.arange(len(formats))
-    for ax, (key, title, scale) in zip(axes, panels):
+    for ax, (key, title, scale) in zip(axes, panels, strict=True):
         for j, name in enumerate(models):
             vals = [
                 next((r[key] * scale for r in rows if r["model"] == name and r["format"] == f), np.nan) for f in formats

@@ -1,0 +1,198 @@
+"""Artefact I/O: turning a model into bytes on disk and back, in each format.
+
+A registry version is a pair: the *artefact* (the model's bytes) and its card.
+This module knows the artefact side only: which formats exist, how each one
+is written (and flushed to disk) and how verified bytes become a model again.
+It knows nothing of versions, aliases or signatures; :mod:`persistlib.registry`
+decides *which* bytes may be loaded, this module only loads them.
+
+Formats:
+
+* ``"joblib"`` (``.pkl``): ``joblib.dump(model, compress=...)``. Fast, compact,
+  and pickle-based: loading runs code named inside the file, so load only
+  bytes whose sha256 you checked against a card you trust.
+* ``"skops"`` (``.skops``): a zip of JSON and arrays. Loading rebuilds only
+  types someone reviewed (``trusted_types``) and never runs a pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ._files import write_synced
+from .errors import IntegrityError, InvalidArgumentError, UntrustedTypeError
+
+__all__ = ["FORMATS", "JOBLIB_COMPRESSORS", "check_format", "check_compress", "dump", "loads", "read_verified"]
+
+#: Artefact formats and their file extensions.
+FORMATS: dict[str, str] = {"joblib": ".pkl", "skops": ".skops"}
+#: The compressors ``joblib.dump(compress=(method, level))`` accepts.
+JOBLIB_COMPRESSORS: tuple[str, ...] = ("zlib", "gzip", "bz2", "lzma", "xz", "lz4")
+
+
+def check_format(fmt: Any) -> str:
+    """Return ``fmt`` if it is a known format, else raise naming the choices."""
+    if fmt not in FORMATS:
+        raise InvalidArgumentError(f"format must be one of {sorted(FORMATS)}, got {fmt!r}.")
+    return fmt
+
+
+def check_compress(compress: Any) -> Any:
+    """Return ``compress`` if it is an int 0-9 or a ``(method, level)`` pair joblib accepts."""
+
+    def level_ok(level: Any) -> bool:
+        return isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 9
+
+    ok = level_ok(compress) or (
+        isinstance(compress, tuple)
+        and len(compress) == 2
+        and compress[0] in JOBLIB_COMPRESSORS
+        and level_ok(compress[1])
+    )
+    if not ok:
+        raise InvalidArgumentError(
+            f"compress must be an int 0-9 or a (method, level) pair with method in "
+            f"{JOBLIB_COMPRESSORS}, e.g. 3 or ('lz4', 3); got {compress!r}."
+        )
+    return compress
+
+
+def dump(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    format: str = "joblib",
+    compress: int | tuple[str, int] = 3,
+    trusted_types: list[str] | None = None,
+) -> list[str] | None:
+    """Write ``model`` to ``path`` in ``format`` and fsync it.
+
+    Parameters
+    ----------
+    model : object
+    path : str or os.PathLike
+        Overwritten if it exists. Write to a temporary name and rename it
+        yourself if readers must never see half a file (the registry does).
+    format : {"joblib", "skops"}, default="joblib"
+    compress : int 0-9 or (method, level), default=3
+        joblib compression; for skops, a zip deflate level (0 = stored).
+    trusted_types : list of str, optional
+        skops only: the types you reviewed. Writing fails if the model holds
+        any other type.
+
+    Returns
+    -------
+    list of str or None
+        skops: every type in the file that skops would ask a loader to trust
+        (record them, e.g. on the card). joblib: ``None``.
+
+    Raises
+    ------
+    UntrustedTypeError
+        skops only, if the model holds a type not in ``trusted_types``.
+    """
+    check_format(format)
+    check_compress(compress)
+    path = Path(path)
+    if format == "joblib":
+        import joblib
+
+        write_synced(path, lambda f: joblib.dump(model, f, compress=compress))
+        return None
+    import skops.io as sio
+
+    level = compress[1] if isinstance(compress, tuple) else compress
+    write_synced(
+        path,
+        lambda f: sio.dump(
+            model, f, compression=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED, compresslevel=level or None
+        ),
+    )
+    found = sorted(sio.get_untrusted_types(file=path))
+    if trusted_types is not None:
+        unreviewed = sorted(set(found) - set(trusted_types))
+        if unreviewed:
+            raise UntrustedTypeError(
+                f"the model holds types you did not list in trusted_types: {unreviewed}. "
+                "Review them and add them, or change the model."
+            )
+    return found
+
+
+def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, label: str = "the artefact") -> Any:
+    """Turn an artefact's bytes back into a model.
+
+    Call it only on bytes you already verified (the registry checks their
+    sha256 against the card first): for ``"joblib"`` this unpickles them.
+
+    Parameters
+    ----------
+    data : bytes
+    format : {"joblib", "skops"}
+    trusted_types : list of str, optional
+        skops only: the reviewed types. A type in the file that is not on this
+        list is refused, before anything is built.
+    label : str
+        Names the artefact in error messages, e.g. ``"v1.2.0: model_v1.2.0.skops"``.
+
+    Raises
+    ------
+    UntrustedTypeError
+        skops only, for a type that was not reviewed.
+    """
+    check_format(format)
+    if format == "joblib":
+        import joblib
+
+        return joblib.load(io.BytesIO(data))
+    import skops.io as sio
+
+    found = sio.get_untrusted_types(data=data)
+    reviewed = set(trusted_types or [])
+    unreviewed = sorted(set(found) - reviewed)
+    if unreviewed:
+        raise UntrustedTypeError(
+            f"{label} holds type(s) {unreviewed} that were not reviewed when it was saved; refusing to load "
+            "them. If you trust them, inspect the file with skops.io.get_untrusted_types and re-save with "
+            "trusted_types=[...]."
+        )
+    return sio.loads(data, trusted=sorted(reviewed & set(found)))
+
+
+def read_verified(root: Path, name: str, *, sha256: str, version: str) -> bytes:
+    """Read artefact ``name`` from folder ``root`` and return its bytes only if their sha256 is ``sha256``.
+
+    The bytes returned are the bytes hashed: there is no second read between
+    the check and the use, so a file swapped after the check is never loaded.
+
+    Raises
+    ------
+    IntegrityError
+        If ``name`` is not a plain file name, the file is missing, or its
+        bytes do not match.
+    """
+    if Path(name).name != name or name.startswith("."):
+        raise IntegrityError(
+            f"v{version}'s card names artefact {name!r}, which is not a plain "
+            "file name in the registry; the card was tampered with."
+        )
+    try:
+        data = (Path(root) / name).read_bytes()
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"v{version}: artefact {name} is missing from {root}. Restore it from a backup, or load another version."
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if not hmac.compare_digest(actual.encode(), str(sha256).encode()):
+        raise IntegrityError(
+            f"v{version}: {name} does not match its card (sha256 {actual[:12]}… ≠ recorded "
+            f"{str(sha256)[:12]}…). The file was changed, truncated or swapped; it was NOT "
+            "unpickled. Restore the original file, or load another version."
+        )
+    return data

@@ -1,0 +1,39 @@
+"""Serving: answer prediction requests from a registry's model, swap it live, A/B test it, audit it.
+
+This subpackage is layer 2 of persistlib. It sits above the core (data, gate,
+card, registry), which it uses to load and verify models, and below
+monitoring and the widgets, which use it. Nothing in the core imports
+it. Its modules import each other in one direction only:
+
+* :mod:`~persistlib.serving.rows`: input validation (request rows, true labels).
+* :mod:`~persistlib.serving.ab`: :class:`ABRouter`, sticky weighted traffic
+  splits with per-arm accuracy intervals.
+* :mod:`~persistlib.serving.server`: :class:`ModelServer`, load once, predict,
+  hot-swap and roll back.
+* :mod:`~persistlib.serving.audit`: :class:`AuditLog`, one SQLite row per
+  prediction.
+* :mod:`~persistlib.serving.http`: the same server over HTTP. It needs fastapi
+  and uvicorn (optional), so it is not imported here: import
+  ``persistlib.serving.http`` where you need it.
+"""
+
+from __future__ import annotations
+
+from .ab import ABRouter, Decision, wilson_interval
+from .audit import AuditLog, Comparison, compare_summaries
+from .rows import as_labels, validate_rows
+from .server import ModelServer, Prediction, ServerSnapshot
+
+__all__ = [
+    "ModelServer",
+    "Prediction",
+    "ServerSnapshot",
+    "ABRouter",
+    "Decision",
+    "wilson_interval",
+    "validate_rows",
+    "as_labels",
+    "AuditLog",
+    "Comparison",
+    "compare_summaries",
+]

@@ -1,0 +1,400 @@
+"""Serve a model from a registry: load once, predict many times, swap with one assignment.
+
+Two ideas, each small:
+
+* **Load once, predict many times.** :class:`ModelServer` loads (and verifies)
+  a model when it starts, then answers every request from memory.
+* **Swap with one assignment.** Everything a request needs (the model, its
+  card, its feature names) lives in one immutable *bundle*. A swap loads,
+  verifies and warms up the new bundle while the old one keeps serving, then
+  replaces a single reference. Each request reads that reference exactly once,
+  so it runs entirely on the old model or entirely on the new one, never on a
+  mix, and none is dropped. The previous bundle stays in memory, so
+  :meth:`ModelServer.rollback` is instant.
+
+Only swaps take a lock; predictions never wait for one. A/B tests: :meth:`ModelServer.route`;
+HTTP: :func:`persistlib.serving.http.start_http`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ArgumentTypeError, InvalidArgumentError, RollbackError, UnservableModelError
+from .ab import ABRouter
+from .rows import as_labels, validate_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..card import ModelCard
+    from .audit import AuditLog
+
+__all__ = ["ModelServer", "Prediction", "ServerSnapshot"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer from :meth:`ModelServer.predict`.
+
+    ``labels`` has one entry per row; ``probabilities`` one list per row (or
+    ``None`` if the model has no ``predict_proba``); ``version`` names the model
+    that answered; ``request_id`` identifies the request in the audit log;
+    ``arm`` is the A/B arm when a router chose the version.
+    """
+
+    labels: list
+    probabilities: list[list[float]] | None
+    version: str
+    request_id: str
+    arm: str | None = None
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body ``POST /predict`` returns."""
+        return {
+            "labels": self.labels,
+            "probabilities": self.probabilities,
+            "version": self.version,
+            "request_id": self.request_id,
+            "arm": self.arm,
+        }
+
+
+@dataclass(frozen=True)
+class ServerSnapshot:
+    """What a :class:`ModelServer` serves, read in one go (see :meth:`ModelServer.snapshot`).
+
+    All fields come from the same moment, so a concurrent swap cannot mix the
+    version of one model with the sha256 of another.
+    """
+
+    version: str
+    previous_version: str | None
+    artifact_sha256: str
+    trained_at: str
+    algorithm: str
+    features: tuple[str, ...]
+    ab: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, in order (``features`` as a list)."""
+        return {**asdict(self), "features": list(self.features)}
+
+
+@dataclass(frozen=True)
+class _Bundle:
+    """Everything one request needs. Immutable: a swap replaces it, never edits it."""
+
+    model: Any
+    card: ModelCard
+    features: tuple[str, ...]
+    classes: tuple | None
+
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+
+@dataclass(frozen=True)
+class _State:
+    """What the server serves right now. Replaced as a whole, in one assignment."""
+
+    current: _Bundle
+    previous: _Bundle | None = None
+    router: ABRouter | None = None
+    arms: Mapping[str, _Bundle] = field(default_factory=dict)
+
+
+class ModelServer:
+    """Serve the model an alias points to, and replace it without downtime.
+
+    Parameters
+    ----------
+    registry : Registry or any object with ``load(ref) -> (model, card)``,
+        ``resolve(ref)``, ``versions()`` and ``aliases()``.
+    alias : str, default="production"
+        The version or alias to serve at start-up (and for ``swap()`` with no ref).
+    audit : AuditLog, optional
+        If given, every prediction is recorded in it, exactly once.
+
+    Examples
+    --------
+    >>> server = ModelServer(Registry("workspace/registry"))      # doctest: +SKIP
+    >>> server.predict([{"tenure_months": 3, ...}]).labels        # doctest: +SKIP
+    >>> server.swap("2.0.0"); server.rollback()                   # doctest: +SKIP
+    """
+
+    def __init__(self, registry: Any, alias: str = "production", *, audit: AuditLog | None = None):
+        for name in ("load", "resolve", "versions", "aliases"):
+            if not callable(getattr(registry, name, None)):
+                raise ArgumentTypeError(
+                    f"registry must offer .{name}() like persistlib.Registry; {type(registry).__name__} does not."
+                )
+        self.registry = registry
+        self.alias = alias
+        self.audit = audit
+        self._swap_lock = threading.Lock()
+        self._state = _State(current=self._load(alias))
+
+    def __repr__(self) -> str:
+        routed = f", A/B {self._state.router.weights}" if self._state.router else ""
+        return f"<ModelServer: v{self.version}{routed}>"
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def version(self) -> str:
+        """The version being served (outside any A/B test)."""
+        return self._state.current.version
+
+    @property
+    def previous_version(self) -> str | None:
+        """The version :meth:`rollback` would return to, kept warm in memory."""
+        prev = self._state.previous
+        return prev.version if prev else None
+
+    @property
+    def card(self) -> ModelCard:
+        """The card of the version being served."""
+        return self._state.current.card
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The feature names every request row must contain."""
+        return self._state.current.features
+
+    @property
+    def router(self) -> ABRouter | None:
+        """The active :class:`ABRouter`, or ``None``."""
+        return self._state.router
+
+    def snapshot(self) -> ServerSnapshot:
+        """Version, previous version, artefact sha256, training time and A/B split, read at ONE moment.
+
+        Reading ``server.version`` and then ``server.card`` takes two looks at the
+        server, and a swap in between would mix two models; this takes one.
+        """
+        return _snapshot(self._state)  # read the reference ONCE
+
+    # ------------------------------------------------------------------ predicting
+
+    def predict(self, rows: Any, *, user_id: Any = None) -> Prediction:
+        """Predict for one or more rows.
+
+        Parameters
+        ----------
+        rows : list of dict, dict or DataFrame
+            Each row maps every feature name to a number (see :func:`validate_rows`).
+        user_id : str or int, optional
+            Who asked. With an A/B router active it picks the arm (stickily);
+            it is also recorded in the audit log.
+
+        Raises
+        ------
+        InvalidInputError
+            If the rows are malformed; the server keeps serving.
+        """
+        start = time.perf_counter()
+        state = self._state  # read the reference ONCE: this request uses this bundle throughout
+        request_id = f"req-{uuid.uuid4().hex[:16]}"
+        bundle, arm = state.current, None
+        if state.router is not None:
+            arm = state.router.assign(request_id if user_id is None else user_id)
+            bundle = state.arms[arm]
+        X = validate_rows(rows, bundle.features)
+        labels, proba = _infer(bundle, X)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        pred = Prediction(
+            labels=labels,
+            probabilities=proba,
+            version=bundle.version,
+            request_id=request_id,
+            arm=arm,
+            latency_ms=latency_ms,
+        )
+        if state.router is not None:
+            state.router.record(pred)
+        if self.audit is not None:
+            self.audit.record(pred, user_id=user_id, artifact_sha256=bundle.card.artifact_sha256)
+        return pred
+
+    def record_outcome(self, request_id: str, y_true: Any) -> bool | None:
+        """Report the true label(s) of a request, once known, to the A/B router and the audit log.
+
+        Parameters
+        ----------
+        request_id : str
+            ``Prediction.request_id`` of an earlier :meth:`predict`.
+        y_true : label or list/tuple/ndarray/Series of labels
+            One true label per predicted row (see :func:`as_labels`).
+
+        Returns
+        -------
+        bool or None
+            Whether the A/B arm answered correctly, if the active router routed
+            this request; ``None`` otherwise (the audit log still gets the outcome).
+
+        Raises
+        ------
+        InvalidArgumentError
+            If the server has neither a router nor an audit log, or the router
+            routed the request but the number of labels differs from its rows.
+        """
+        truth = as_labels(y_true)
+        router = self._state.router
+        if router is None and self.audit is None:
+            raise InvalidArgumentError(
+                "this server has no A/B router and no audit log, so an outcome has "
+                "nowhere to go; pass audit=AuditLog(...) or call route(ABRouter(...))."
+            )
+        correct = None
+        if router is not None and (self.audit is None or router.is_pending(request_id)):
+            correct = router.record_outcome(request_id, truth)  # checks the label count first
+        if self.audit is not None:
+            self.audit.record_outcome(request_id, truth)
+        return correct
+
+    # ------------------------------------------------------------------ swapping
+
+    def swap(self, ref: str | None = None) -> str:
+        """Serve another version, without dropping a request. Returns the new version.
+
+        The new model is loaded, verified (sha256, card, environment) and warmed
+        up with a smoke prediction while the old one keeps answering. Then one
+        reference assignment switches traffic. Requests already running finish
+        on the old model, which stays in memory for :meth:`rollback`.
+
+        Parameters
+        ----------
+        ref : str, optional
+            A version or alias; by default the server's alias, re-read (so
+            ``registry.promote(v); server.swap()`` follows the promotion).
+        """
+        return self.swap_snapshot(ref).version
+
+    def rollback(self) -> str:
+        """Go back to the previous version at once (it is still in memory). Returns it."""
+        return self.rollback_snapshot().version
+
+    def swap_snapshot(self, ref: str | None = None) -> ServerSnapshot:
+        """Swap like :meth:`swap`; return a snapshot of exactly the state this swap installed.
+
+        Unlike :meth:`snapshot` after :meth:`swap`, it cannot see another thread's later swap.
+
+        Parameters
+        ----------
+        ref : str, optional
+            A version or alias; by default the server's alias, re-read.
+
+        Returns
+        -------
+        ServerSnapshot
+            ``version`` is the new version, ``previous_version`` the one it replaced.
+
+        Raises
+        ------
+        PersistError
+            If ``ref`` cannot be found, loaded, verified or warmed up; the old model keeps serving.
+        """
+        with self._swap_lock:  # one swap at a time; predictions never take this lock
+            bundle = self._load(self.alias if ref is None else ref)
+            old = self._state
+            if bundle.version == old.current.version:
+                return _snapshot(old)
+            new = replace(old, current=bundle, previous=old.current)
+            self._state = new  # the switch
+            return _snapshot(new)
+
+    def rollback_snapshot(self) -> ServerSnapshot:
+        """Roll back like :meth:`rollback`; return a snapshot of exactly the state this rollback installed.
+
+        Returns
+        -------
+        ServerSnapshot
+            ``version`` is the version serving again, ``previous_version`` the one it replaced.
+
+        Raises
+        ------
+        RollbackError
+            If the server has not swapped yet, so there is no previous version.
+        """
+        with self._swap_lock:
+            old = self._state
+            if old.previous is None:
+                raise RollbackError(
+                    "this server has not swapped yet, so there is no previous version "
+                    "to roll back to. Use swap(ref) to serve a specific version."
+                )
+            new = replace(old, current=old.previous, previous=old.current)
+            self._state = new
+            return _snapshot(new)
+
+    def route(self, router: ABRouter | None) -> None:
+        """Start an A/B test with ``router`` (loading each arm's version), or stop it with ``None``."""
+        with self._swap_lock:
+            if router is None:
+                self._state = replace(self._state, router=None, arms={})
+                return
+            if not isinstance(router, ABRouter):
+                raise ArgumentTypeError(f"route() takes an ABRouter or None, got {type(router).__name__}.")
+            cached = {b.version: b for b in (self._state.current, self._state.previous) if b}
+            arms = {}
+            for arm in router.arms:
+                version = self.registry.resolve(arm)
+                arms[arm] = cached.get(version) or self._load(arm)
+            self._state = replace(self._state, router=router, arms=arms)
+
+    # ------------------------------------------------------------------ internals
+
+    def _load(self, ref: str) -> _Bundle:
+        model, card = self.registry.load(ref)
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            raise UnservableModelError(
+                f"the saved model v{card.version} has no feature_names_in_, so the server cannot check "
+                "request rows by feature name. Refit it on a pandas DataFrame (as make_churn returns) "
+                "and save it as a new version."
+            )
+        classes = getattr(model, "classes_", None)
+        bundle = _Bundle(
+            model=model,
+            card=card,
+            features=tuple(map(str, names)),
+            classes=tuple(classes.tolist()) if classes is not None else None,
+        )
+        # Warm-up: a smoke prediction, before any user sees this model.
+        labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
+        if len(labels) != 1:
+            raise UnservableModelError(
+                f"v{card.version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
+            )
+        return bundle
+
+
+def _snapshot(state: _State) -> ServerSnapshot:
+    card = state.current.card
+    return ServerSnapshot(
+        version=card.version,
+        previous_version=state.previous.version if state.previous else None,
+        artifact_sha256=card.artifact_sha256,
+        trained_at=str(card.trained_at),
+        algorithm=str(card.algorithm),
+        features=state.current.features,
+        ab=state.router.weights if state.router is not None else None,
+    )
+
+
+def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:
+    """Labels and probabilities with ONE pass over the model where possible."""
+    model = bundle.model
+    if bundle.classes is not None and hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        labels = np.asarray(bundle.classes)[proba.argmax(axis=1)]
+        return labels.tolist(), proba.tolist()
+    return np.asarray(model.predict(X)).tolist(), None
