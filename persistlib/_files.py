@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "write_synced", "fsync_dir", "sha256_file", "temp_path"]
+__all__ = ["atomic_write", "append_synced", "write_synced", "fsync_dir", "sha256_file", "temp_path"]
 
 _BLOCK = 1 << 20  # hash files a megabyte at a time: memory stays flat for any size
 
@@ -44,6 +44,14 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+def append_synced(path: str | os.PathLike, text: str) -> None:
+    """Append ``text`` to a log file and fsync it before returning (the entry survives a crash)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def fsync_dir(folder: Path) -> None:

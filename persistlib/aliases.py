@@ -16,12 +16,11 @@ The registry holds its lock around every read-modify-write of these files.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_write
+from ._files import append_synced, atomic_write
 from .card import utc_now
 from .errors import CardError, InvalidArgumentError
 
@@ -76,10 +75,7 @@ def write_stacks(root: Path, stacks: dict[str, list[str]]) -> None:
 def append_history(root: Path, alias: str, action: str, old: str | None, new: str) -> None:
     """Append one move to ``history.jsonl`` and flush it to disk."""
     entry = {"at": utc_now(), "alias": alias, "action": action, "from": old, "to": new}
-    with open(root / HISTORY_FILE, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    append_synced(root / HISTORY_FILE, json.dumps(entry) + "\n")
 
 
 def read_history(root: Path) -> list[dict[str, Any]]:
