@@ -7,7 +7,7 @@ load time, single-row ``predict`` latency (p50 / p99) and batch-1000 latency of
 the model as loaded back from that format.
 
 Writes ``benchmarks/results/formats.csv`` and ``formats.png`` (git-ignored) and
-prints a short table. Notebook 06 plots a smaller live run of the same
+prints a short table. Notebook 07 plots a smaller live run of the same
 functions (``persistlib.format_benchmark.compare_formats``).
 
     python benchmarks/formats.py            # full run, a minute or two

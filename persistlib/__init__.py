@@ -1,7 +1,7 @@
 """persistlib: train, gate, save, version, load and serve models, safely.
 
 The top level holds what a student or a user calls; helpers stay importable
-from their own module (``persistlib.card.environment_versions``,
+from their own module (``persistlib.environment.environment_versions``,
 ``persistlib.errors.LockTimeoutError``, ...). The core (data, gate, card,
 registry) needs only numpy, pandas, scikit-learn, joblib and filelock and is
 imported here. Serving, ONNX, the course helpers and the widgets are imported
@@ -51,7 +51,7 @@ _LAZY: dict[str, str] = {
         "widgets",
     ),
     **dict.fromkeys(("ModelServer", "ABRouter", "AuditLog"), "serving"),
-    **dict.fromkeys(("start_http", "stop_http"), "serving.http"),
+    **dict.fromkeys(("start_http", "stop_http"), "serving.background"),
     **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
     **dict.fromkeys(("workspace", "environment_check"), "course"),
 }

@@ -3,15 +3,29 @@
 Serves the model an alias points to over HTTP until you press Ctrl+C. The
 endpoints are those of :mod:`persistlib.serving.http` (``POST /predict``, ``GET
 /health``, ``GET /version``, ``POST /admin/swap``, ``POST /admin/rollback``).
+
+Secrets come from the environment or a file, never from the command line
+(where other users of the machine could read them in the process list):
+
+* the admin token from ``PERSISTLIB_ADMIN_TOKEN``; without it, a random token
+  is made and printed once at start;
+* a signed registry's key from ``PERSISTLIB_SIGNING_KEY`` or ``--signing-key-file``.
+
+Every failure to start is one ``error:`` line on stderr and exit code 1 (2 for
+a usage error), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "ADMIN_TOKEN_ENV"]
+
+#: Environment variable the ``serve`` command reads its admin token from.
+ADMIN_TOKEN_ENV = "PERSISTLIB_ADMIN_TOKEN"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--alias", default="production", help="version or alias to serve (default: production)")
     serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000; 0 = any free)")
     serve.add_argument("--audit", default=None, help="optional SQLite file for the audit trail")
+    serve.add_argument(
+        "--audit-policy",
+        default="fail-closed",
+        choices=("fail-closed", "best-effort"),
+        help="refuse predictions that cannot be audited (default), or serve them and report it",
+    )
+    serve.add_argument(
+        "--signing-key-file", default=None, help="file holding a signed registry's key (or set PERSISTLIB_SIGNING_KEY)"
+    )
     return parser
 
 
@@ -29,8 +52,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        try:
+            return _serve(args)
+        except KeyboardInterrupt:
+            return 0
+        except Exception as e:  # the promise: one error line, never a traceback
+            print(f"error: could not serve: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
     return 2  # pragma: no cover - argparse already refuses unknown commands
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
+    return code
+
+
+def _signing_key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    from .errors import InvalidArgumentError
+
+    key = Path(path).read_bytes().strip()
+    if not key:
+        raise InvalidArgumentError(f"the signing key file {path!r} is empty")
+    return key
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -39,13 +84,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     root = Path(args.registry)
     if not root.is_dir():
-        print(
-            f"error: no registry folder at {str(root)!r}; pass --registry with an existing registry.", file=sys.stderr
-        )
-        return 2
+        return _fail(f"no registry folder at {str(root)!r}; pass --registry with an existing registry.", 2)
     if not 0 <= args.port <= 65535:
-        print(f"error: --port must be between 0 and 65535, got {args.port}.", file=sys.stderr)
-        return 2
+        return _fail(f"--port must be between 0 and 65535, got {args.port}.", 2)
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+    if token is not None and len(token.strip()) < 16:
+        return _fail(f"{ADMIN_TOKEN_ENV} must hold at least 16 characters (or be unset for a random token).", 2)
+    try:
+        key = _signing_key(args.signing_key_file)
+    except (OSError, ValueError) as e:
+        return _fail(f"--signing-key-file: {e}.", 2)
     import socket
 
     import uvicorn
@@ -58,14 +106,15 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         audit = AuditLog(args.audit) if args.audit else None
     except PersistError as e:  # a bad --audit path is a usage error
-        print(f"error: --audit {args.audit!r}: {e}", file=sys.stderr)
-        return 2
+        return _fail(f"--audit {args.audit!r}: {e}", 2)
     try:
         try:
-            server = ModelServer(Registry(root), args.alias, audit=audit)
+            server = ModelServer(
+                Registry(root, signing_key=key), args.alias, audit=audit, audit_policy=args.audit_policy
+            )
+            app = create_app(server, admin_token=token.strip() if token else None)
         except PersistError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+            return _fail(str(e))
         # Bind first, so the printed URL names the real port (also for --port 0).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -73,15 +122,16 @@ def _serve(args: argparse.Namespace) -> int:
             sock.bind(("127.0.0.1", args.port))
         except OSError as e:
             sock.close()
-            print(
-                f"error: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port, "
+            return _fail(
+                f"cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass another --port, "
                 "or --port 0 for any free one.",
-                file=sys.stderr,
+                2,
             )
-            return 2
         port = sock.getsockname()[1]
         print(f"serving v{server.version} ({args.alias}) from {root} on http://127.0.0.1:{port}", flush=True)
-        config = uvicorn.Config(create_app(server), host="127.0.0.1", port=port, log_level="info", lifespan="off")
+        if token is None:  # shown once, to the owner of this terminal, as Jupyter shows its token
+            print(f"admin token (send 'Authorization: Bearer <token>' to /admin/*): {server.admin_token}", flush=True)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", lifespan="off")
         with sock:
             uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -22,7 +22,9 @@ def clip(text: str, width: int) -> str:
 
 
 def short(value: Any, width: int = 40) -> str:
-    """``repr(value)``, clipped: safe to put a user's value in an error message."""
+    """``repr(value)``, clipped: safe to put a user's value in an error message (even a 5,000-digit integer)."""
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     return clip(repr(value), width)
 
 

@@ -9,14 +9,29 @@ the folder so the rename itself is on disk.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "append_synced", "write_synced", "fsync_dir", "sha256_file", "temp_path"]
+from .errors import IntegrityError, LockTimeoutError, PersistError, StorageError
+
+__all__ = [
+    "atomic_write",
+    "append_line",
+    "write_synced",
+    "fsync_dir",
+    "sha256_file",
+    "temp_path",
+    "read_regular",
+    "file_lock",
+    "storage_errors",
+]
 
 _BLOCK = 1 << 20  # hash files a megabyte at a time: memory stays flat for any size
 
@@ -46,10 +61,19 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def append_synced(path: str | os.PathLike, text: str) -> None:
-    """Append ``text`` to a log file and fsync it before returning (the entry survives a crash)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append one line to a log file and fsync it before returning (the entry survives a crash).
+
+    If a crash tore the file's last line (no final newline), the new line starts
+    on a line of its own, so it is never glued onto the torn one and lost with it.
+    """
+    data = line.rstrip("\n").encode("utf-8") + b"\n"
+    with open(path, "a+b") as f:
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                data = b"\n" + data
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
@@ -73,3 +97,88 @@ def sha256_file(path: str | os.PathLike) -> tuple[str, int]:
             h.update(block)
             size += len(block)
     return h.hexdigest(), size
+
+
+def read_regular(path: str | os.PathLike, *, max_bytes: int, what: str) -> bytes:
+    """Read at most ``max_bytes + 1`` bytes of a regular file; refuse anything else before reading a byte.
+
+    A registry reads files that someone else may have put there. A FIFO would
+    block ``open`` forever, a device such as ``/dev/zero`` would never end, a
+    directory cannot be read, and a symbolic link could point anywhere. So the
+    file is opened without following a final symlink and without blocking,
+    checked to be a regular file with ``fstat``, and read only up to one byte
+    past what the caller expects: ``len(result) > max_bytes`` tells the caller
+    the file is larger than it should be, without reading all of it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file (callers turn it into their own error).
+    IntegrityError
+        If it is a symlink or not a regular file.
+    StorageError
+        If the operating system refuses to open it (permissions).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        if e.errno == errno.ELOOP or os.path.islink(path):
+            raise IntegrityError(
+                f"{what} is a symbolic link; a registry holds regular files only. Replace the link with the file."
+            ) from None
+        if e.errno == errno.EISDIR:
+            raise IntegrityError(f"{what} is a folder, not a file. Remove it and restore the file.") from None
+        raise StorageError(f"{what} cannot be read: {e.strerror or e}. Check its permissions.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IntegrityError(
+            f"{what} is not a regular file (a FIFO, a device or a folder); remove it and restore the file."
+        )
+    with os.fdopen(fd, "rb") as f:
+        return f.read(max_bytes + 1)
+
+
+@contextmanager
+def file_lock(path: Path, *, timeout: float, what: str) -> Iterator[None]:
+    """Hold an exclusive lock file (across processes) for the ``with`` block; wait at most ``timeout`` s."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockTimeoutError(
+            f"waited {timeout:g}s for the lock on {what}; another process is saving. Try again, or raise lock_timeout."
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def storage_errors(action: str) -> Iterator[None]:
+    """Turn the operating system's refusals (disk full, read-only, no permission) into a StorageError.
+
+    ``action`` completes the sentence "could not ...", e.g. ``"save v1.2.0 in workspace/registry"``.
+    persistlib's own errors pass through unchanged.
+    """
+    try:
+        yield
+    except PersistError:
+        raise
+    except OSError as e:
+        cause = {
+            errno.ENOSPC: "the disk is full",
+            errno.EDQUOT: "the disk quota is used up",
+            errno.EROFS: "the file system is read-only",
+            errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted",
+        }.get(e.errno, e.strerror or str(e))
+        raise StorageError(
+            f"could not {action}: {cause}. Nothing half-written is visible; free some space or fix the "
+            "folder's permissions, then try again."
+        ) from None

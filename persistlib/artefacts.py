@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from ._files import write_synced
+from ._files import read_regular, write_synced
 from .errors import IntegrityError, InvalidArgumentError, UntrustedTypeError
 
 __all__ = ["FORMATS", "JOBLIB_COMPRESSORS", "check_format", "check_compress", "dump", "loads", "read_verified"]
@@ -165,34 +165,45 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
     return sio.loads(data, trusted=sorted(reviewed & set(found)))
 
 
-def read_verified(root: Path, name: str, *, sha256: str, version: str) -> bytes:
+def read_verified(root: Path, name: str, *, sha256: str, size: int | None, version: str) -> bytes:
     """Read artefact ``name`` from folder ``root`` and return its bytes only if their sha256 is ``sha256``.
 
     The bytes returned are the bytes hashed: there is no second read between
     the check and the use, so a file swapped after the check is never loaded.
+    Only a regular file is read, and never more than ``size`` bytes (the size
+    the card records), so a FIFO, a device or a huge file cannot hang the
+    reader or fill its memory.
 
     Raises
     ------
     IntegrityError
-        If ``name`` is not a plain file name, the file is missing, or its
-        bytes do not match.
+        If ``name`` is not a plain file name, the file is missing or not a
+        regular file, or its size or bytes do not match.
     """
-    if Path(name).name != name or name.startswith("."):
+    if not isinstance(name, str) or not name or Path(name).name != name or name.startswith("."):
         raise IntegrityError(
             f"v{version}'s card names artefact {name!r}, which is not a plain "
             "file name in the registry; the card was tampered with."
         )
     try:
-        data = (Path(root) / name).read_bytes()
+        data = read_regular(Path(root) / name, max_bytes=_max_bytes(size), what=f"v{version}: artefact {name}")
     except FileNotFoundError:
         raise IntegrityError(
             f"v{version}: artefact {name} is missing from {root}. Restore it from a backup, or load another version."
         ) from None
     actual = hashlib.sha256(data).hexdigest()
-    if not hmac.compare_digest(actual.encode(), str(sha256).encode()):
-        raise IntegrityError(
-            f"v{version}: {name} does not match its card (sha256 {actual[:12]}… ≠ recorded "
-            f"{str(sha256)[:12]}…). The file was changed, truncated or swapped; it was NOT "
-            "unpickled. Restore the original file, or load another version."
-        )
-    return data
+    if size is not None and len(data) != size:
+        mismatch = f"{len(data):,} bytes ≠ recorded {size:,}"
+    elif not hmac.compare_digest(actual.encode(), str(sha256).encode()):
+        mismatch = f"sha256 {actual[:12]}… ≠ recorded {str(sha256)[:12]}…"
+    else:
+        return data
+    raise IntegrityError(
+        f"v{version}: {name} does not match its card ({mismatch}). The file was changed, truncated or "
+        "swapped; it was NOT unpickled. Restore the original file, or load another version."
+    )
+
+
+def _max_bytes(size: int | None) -> int:
+    """How much to read at most: the recorded size (one byte more shows a grown file), else 4 GiB."""
+    return size if isinstance(size, int) and size >= 0 else 4 << 30

@@ -9,34 +9,27 @@ from __future__ import annotations
 
 import html
 import json
-import platform
 import re
-import sys
 import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ._display import clip, mark
 from .data import fingerprint
+from .environment import check_compatibility, environment_versions
 from .errors import CardError, CompatibilityError, CompatibilityWarning
 
 __all__ = [
     "ModelCard",
     "card_file_name",
-    "environment_versions",
-    "check_compatibility",
     "utc_now",
     "algorithm_name",
     "hyperparameters",
     "describe_dataset",
+    "new_card",
 ]
-
-#: Packages whose versions every card records.
-TRACKED_PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib", "pandas", "skops", "persistlib")
 
 
 def card_file_name(version: str) -> str:
@@ -47,75 +40,6 @@ def card_file_name(version: str) -> str:
 def utc_now() -> str:
     """The current time in UTC, ISO 8601, to the second: ``2026-11-26T16:40:00+00:00``."""
     return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def environment_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a pickled model depends on.
-
-    For a package already imported, the version of the imported module is used
-    (what is really running, even if something was pip-installed since);
-    otherwise the installed distribution's version.
-    """
-    out = {"python": platform.python_version()}
-    for pkg in TRACKED_PACKAGES:
-        module = sys.modules.get(_IMPORT_NAMES.get(pkg, pkg))
-        running = getattr(module, "__version__", None)
-        version = running if isinstance(running, str) else _installed_version(pkg)
-        if version is not None:
-            out[pkg] = version
-    return out
-
-
-_IMPORT_NAMES = {"scikit-learn": "sklearn"}
-
-
-@cache
-def _installed_version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _parts(v: str) -> tuple[int, int, int]:
-    """``"1.9.1rc1"`` -> ``(1, 9, 1)``; missing parts count as 0."""
-    m = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", v.strip())
-    return tuple(int(g or 0) for g in m.groups()) if m else (0, 0, 0)  # type: ignore[return-value]
-
-
-# (package, how many leading version parts must agree for a safe load)
-_STRICT = {"scikit-learn": 2, "numpy": 1}
-
-
-def check_compatibility(recorded: dict[str, str], installed: dict[str, str] | None = None) -> list[str]:
-    """Compare a card's recorded versions with the running environment.
-
-    Returns the list of small differences (one message each). Raises
-    :class:`CompatibilityError` for a difference that makes loading unsafe:
-    another scikit-learn major or minor version, or another numpy major.
-    """
-    installed = environment_versions() if installed is None else installed
-    errors, notes = [], []
-    for pkg, rec in sorted(recorded.items()):
-        inst = installed.get(pkg)
-        if pkg in ("persistlib",) or inst is None or inst == rec:
-            continue
-        strict = _STRICT.get(pkg)
-        fix = f"pip install {pkg}=={rec}" if pkg != "python" else f"use Python {rec}"
-        if strict and _parts(rec)[:strict] != _parts(inst)[:strict]:
-            errors.append(
-                f"{pkg}: saved with {rec}, installed {inst}. Fix: {fix} "
-                "(or retrain and save the model again under the installed version)."
-            )
-        else:
-            notes.append(f"{pkg}: saved with {rec}, installed {inst}; usually harmless, but to match exactly: {fix}.")
-    if errors:
-        raise CompatibilityError(
-            "this model was saved in an environment that cannot safely load here:\n  "
-            + "\n  ".join(errors)
-            + "\nTo load anyway (unsupported; predictions may be wrong), pass allow_version_mismatch=True."
-        )
-    return notes
 
 
 @dataclass
@@ -157,9 +81,9 @@ class ModelCard:
         """Parse a card; raise :class:`CardError` naming ``source`` if it is malformed."""
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise CardError(
-                f"{source} is not valid JSON ({e}); restore it from a backup, "
+                f"{source} is not valid JSON ({clip(str(e), 80)}); restore it from a backup, "
                 "or delete this version's files and save the model again."
             ) from None
         if not isinstance(data, dict):
@@ -174,15 +98,16 @@ class ModelCard:
             )
         if unknown:
             raise CardError(
-                f"{source} has unknown field(s) {unknown}; it was written by another "
+                f"{source} has unknown field(s) {clip(str(unknown), 80)}; it was written by another "
                 "tool or a newer persistlib (upgrade persistlib)."
             )
-        for name in ("version", "trained_at", "algorithm", "artifact", "artifact_sha256", "format"):
-            if not isinstance(data.get(name, ""), str):
-                raise CardError(f"{source}: field {name!r} must be a string, got {data[name]!r}.")
-        for name in ("hyperparams", "metrics", "dependencies"):
-            if name in data and not isinstance(data[name], dict):
-                raise CardError(f"{source}: field {name!r} must be an object, got {data[name]!r}.")
+        for name, value in data.items():
+            problem = _FIELD_CHECKS[name](value)
+            if problem:
+                raise CardError(
+                    f"{source}: field {name!r} {problem}, got {clip(repr(value), 60)}. The card is damaged or "
+                    "was edited by hand; restore it from a backup."
+                )
         return cls(**data)
 
     def signing_payload(self) -> bytes:
@@ -265,6 +190,63 @@ class ModelCard:
 </div>"""
 
 
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) else "must be a string"
+
+
+def _name(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() and "\x00" not in v else "must be a string (not empty)"
+
+
+def _count(v: Any) -> str | None:
+    ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+    return None if ok else "must be a whole number >= 0 or null"
+
+
+def _mapping(values: type | tuple[type, ...], what: str) -> Any:
+    def check(v: Any) -> str | None:
+        ok = isinstance(v, dict) and all(
+            isinstance(k, str) and isinstance(x, values) and not isinstance(x, bool) for k, x in v.items()
+        )
+        return None if ok else f"must be an object of name -> {what}"
+
+    return check
+
+
+def _optional(check: Any) -> Any:
+    return lambda v: None if v is None else check(v)
+
+
+#: What each card field may hold: a function returning what is wrong, or None.
+_FIELD_CHECKS: dict[str, Any] = {
+    "version": _name,
+    "trained_at": _text,
+    "algorithm": _text,
+    "artifact": _name,
+    "artifact_sha256": lambda v: (
+        None
+        if isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+        else ("must be 64 lowercase hex digits (a sha256)")
+    ),
+    "format": lambda v: None if v in ("joblib", "skops") else "must be 'joblib' or 'skops'",
+    "dataset": _optional(_text),
+    "dataset_sha256": _optional(_text),
+    "dataset_rows": _count,
+    "hyperparams": lambda v: None if isinstance(v, dict) else "must be an object",
+    "metrics": _mapping((int, float), "number"),
+    "dependencies": _mapping(str, "version string"),
+    "artifact_bytes": _count,
+    "gate": lambda v: None if v is None or isinstance(v, dict) else "must be an object or null",
+    "trusted_types": lambda v: (
+        None
+        if v is None or (isinstance(v, list) and all(isinstance(t, str) for t in v))
+        else ("must be a list of type names or null")
+    ),
+    "notes": _text,
+    "signature": _optional(_text),
+}
+
+
 def _hash(h: str | None) -> str | None:
     """The first 16 hex digits of a hash, for display (the full value is in the tooltip and the JSON)."""
     return None if h is None else h[:16] + "…"
@@ -299,6 +281,45 @@ def hyperparameters(model: Any) -> dict[str, Any]:
         else:
             out[k] = clip(repr(v), 200)
     return out
+
+
+def new_card(
+    model: Any,
+    *,
+    version: str,
+    artifact: str,
+    sha256: str,
+    size: int,
+    format: str,
+    dataset: tuple[str | None, dict[str, Any] | None] = (None, None),
+    metrics: dict[str, float] | None = None,
+    gate: Any = None,
+    trusted_types: list[str] | None = None,
+    notes: str = "",
+) -> ModelCard:
+    """The card for a model just written: what it is, what it was trained on, how it scored, what it needs.
+
+    ``dataset`` is :func:`describe_dataset`'s answer; ``gate`` a ``GateReport`` (or ``None``).
+    """
+    name, fp = dataset
+    return ModelCard(
+        version=version,
+        trained_at=utc_now(),
+        algorithm=algorithm_name(model),
+        artifact=artifact,
+        artifact_sha256=sha256,
+        artifact_bytes=size,
+        format=format,
+        dataset=name,
+        dataset_sha256=fp["sha256"] if fp else None,
+        dataset_rows=fp["rows"] if fp else None,
+        hyperparams=hyperparameters(model),
+        metrics=dict(metrics or {}),
+        dependencies=environment_versions(),
+        gate=gate.to_dict() if gate is not None else None,
+        trusted_types=trusted_types,
+        notes=notes,
+    )
 
 
 def describe_dataset(dataset: Any) -> tuple[str | None, dict[str, Any] | None]:

@@ -1,4 +1,4 @@
-"""Teaching demonstrations for notebook 06: real failures, made on purpose, harmlessly.
+"""Teaching demonstrations for notebooks 06 and 07: real failures, made on purpose, harmlessly.
 
 Each function here breaks something the way it breaks in real life, so the
 notebook (and the tests) can show the genuine error rather than describe it:

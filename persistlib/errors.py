@@ -23,6 +23,9 @@ __all__ = [
     "VersionNotFoundError",
     "LockTimeoutError",
     "RollbackError",
+    "RegistryFileError",
+    "StorageError",
+    "RegistryWarning",
     "MissingMetricError",
     "GateRejected",
     "CardError",
@@ -38,6 +41,8 @@ __all__ = [
     "UnservableModelError",
     "SwapError",
     "AuditError",
+    "AuditUnavailableError",
+    "AuditPathError",
     "HttpServerError",
     "QuizError",
     "DemoError",
@@ -84,6 +89,22 @@ class LockTimeoutError(PersistError, TimeoutError):
 
 class RollbackError(PersistError):
     """An alias (or a server) has no earlier version to return to."""
+
+
+class RegistryFileError(PersistError, ValueError):
+    """One of the registry's own files (``aliases.json``, ``history.jsonl``, ``registry.json``) is damaged.
+
+    The message names the file and how to repair it; versions that do not need
+    the file (loading by version number) keep working.
+    """
+
+
+class StorageError(PersistError, OSError):
+    """The disk refused a write or a read: full, read-only, or no permission. Nothing half-written is visible."""
+
+
+class RegistryWarning(UserWarning):
+    """Something in a registry folder was skipped (e.g. a stray file whose name is not a valid version)."""
 
 
 # --------------------------------------------------------------------------- gate and card
@@ -165,8 +186,20 @@ class AuditError(PersistError):
     """The audit log cannot answer: an unknown request, a closed log, or an unusable file."""
 
 
+class AuditUnavailableError(AuditError):
+    """A fail-closed server refused a prediction because it could not be audited (HTTP 503)."""
+
+
 class HttpServerError(PersistError):
     """The HTTP server could not start or stop in time."""
+
+
+class AuditPathError(AuditError, InvalidArgumentError):
+    """An audit log path that cannot hold a log: a folder, a NUL character, or a folder that cannot be created.
+
+    An :class:`AuditError` (like every audit problem) and an :class:`InvalidArgumentError`
+    (a bad argument, so also a ``ValueError``).
+    """
 
 
 # --------------------------------------------------------------------------- the course

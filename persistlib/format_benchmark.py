@@ -3,7 +3,7 @@
 This module *measures* formats; it does not define them (the registry's own
 formats live in :mod:`persistlib.artefacts`, and the methods here reuse its
 writer and reader). Used by the CompressionExplorer widget, notebooks 04 and
-06, and ``benchmarks/formats.py``. Method names::
+07, and ``benchmarks/formats.py``. Method names::
 
     "pickle"                        pickle protocol 5, no compression (the baseline)
     "joblib-0" ... "joblib-9"       joblib.dump(compress=level)  (zlib)

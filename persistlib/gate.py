@@ -20,7 +20,7 @@ from typing import Any
 
 from ._checks import check_number
 from ._display import mark
-from .errors import ArgumentTypeError, InvalidArgumentError, MissingMetricError
+from .errors import ArgumentTypeError, GateRejected, InvalidArgumentError, MissingMetricError
 
 __all__ = [
     "evaluate",
@@ -199,10 +199,10 @@ class Gate:
     def __init__(
         self, thresholds: Mapping[str, float], baseline: Mapping[str, float] | None = None, *, tolerance: float = 0.0
     ):
-        self.thresholds = _validate_scores(thresholds, "thresholds")
+        self.thresholds = validate_scores(thresholds, "thresholds")
         if not self.thresholds:
             raise InvalidArgumentError("Gate needs at least one threshold, e.g. Gate({'accuracy': 0.88}).")
-        self.baseline = _validate_scores(baseline, "baseline") if baseline is not None else None
+        self.baseline = validate_scores(baseline, "baseline") if baseline is not None else None
         self.tolerance = check_number(tolerance, "tolerance", low=0)
 
     def __repr__(self) -> str:
@@ -216,7 +216,7 @@ class Gate:
         MissingMetricError
             If a metric the gate needs is not in ``metrics``.
         """
-        metrics = _validate_scores(metrics, "metrics")
+        metrics = validate_scores(metrics, "metrics")
         names = list(self.thresholds) + [m for m in (self.baseline or {}) if m not in self.thresholds]
         missing = [m for m in names if m not in metrics]
         if missing:
@@ -295,7 +295,34 @@ def _aliases_of(registry: Any) -> Mapping[str, str]:
     return registry.aliases()
 
 
-def _validate_scores(scores: Any, name: str) -> dict[str, float]:
+def require_pass(report: GateReport | Mapping[str, Any] | None) -> GateReport | None:
+    """``report`` as a :class:`GateReport` (``None`` stays ``None``), if it passed.
+
+    Raises
+    ------
+    GateRejected
+        If the report failed: the reasons are in the message and on ``.report``.
+    ArgumentTypeError
+        If ``report`` is not a GateReport (or its ``to_dict()``).
+    """
+    if report is None:
+        return None
+    if isinstance(report, Mapping):
+        report = GateReport.from_dict(report)
+    if not isinstance(report, GateReport):
+        raise ArgumentTypeError("gate_report must be a GateReport from Gate(...).check(metrics).")
+    if not report.passed:
+        raise GateRejected(
+            "the model failed its gate, so it was not saved: "
+            + "; ".join(report.failures())
+            + ". Improve the model, or change the gate deliberately.",
+            report,
+        )
+    return report
+
+
+def validate_scores(scores: Any, name: str) -> dict[str, float]:
+    """``scores`` as ``{metric name: finite float}``, or an error naming ``name`` and the bad entry."""
     if not isinstance(scores, Mapping):
         raise ArgumentTypeError(
             f"{name} must be a dict of metric name to number, e.g. {{'accuracy': 0.9}}, got {type(scores).__name__}."

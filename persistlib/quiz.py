@@ -35,6 +35,8 @@ __all__ = [
     "load_questions",
     "quiz_path",
     "check_choices",
+    "grade",
+    "Grade",
 ]
 
 #: Where :func:`quiz_path` looks for ``<stem>.json``.
@@ -203,3 +205,55 @@ def check_choices(q: Question, choices: int | Sequence[int]) -> frozenset[int]:
     if q.kind == "single" and len(picked) != 1:
         raise QuizError(f"question {q.id!r} takes exactly one option, got {sorted(picked)}.")
     return picked
+
+
+@dataclass(frozen=True)
+class Grade:
+    """How good an answer is: ``credit`` from 0 to 1, and which options were right, wrong or missed.
+
+    A single-answer question scores 1 or 0. A multiple-answer question gives
+    partial credit: each correct option picked earns a share, each wrong one
+    picked takes a share away (never below 0), so picking everything earns
+    nothing.
+    """
+
+    credit: float
+    picked: frozenset[int]
+    correct: frozenset[int]
+
+    @property
+    def right(self) -> bool:
+        """Whether the answer is exactly right."""
+        return self.picked == self.correct
+
+    @property
+    def hits(self) -> frozenset[int]:
+        """Correct options the student picked."""
+        return self.picked & self.correct
+
+    @property
+    def wrong(self) -> frozenset[int]:
+        """Options picked that are not correct."""
+        return self.picked - self.correct
+
+    @property
+    def missed(self) -> frozenset[int]:
+        """Correct options the student did not pick."""
+        return self.correct - self.picked
+
+
+def grade(q: Question, choices: int | Sequence[int]) -> Grade:
+    """Grade an answer to ``q``: see :class:`Grade` for the partial-credit rule.
+
+    Raises
+    ------
+    QuizError
+        If the choices do not fit the question (see :func:`check_choices`).
+    """
+    picked = check_choices(q, choices)
+    correct = q.correct
+    if q.kind == "single":
+        credit = 1.0 if picked == correct else 0.0
+    else:
+        credit = max(0.0, (len(picked & correct) - len(picked - correct)) / len(correct))
+    return Grade(credit, picked, correct)

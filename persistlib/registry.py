@@ -5,9 +5,8 @@ Every version is a *versioned pair*::
     model_v1.2.0.pkl          the model (joblib, compress=3 by default)
     model_v1.2.0_meta.json    its card: metrics, data hash, artefact hash, versions
 
-plus ``aliases.json`` (which version each alias such as ``production`` points
-to, with the versions it held before) and ``history.jsonl`` (every alias move,
-timestamped, one JSON object per line).
+plus ``aliases.json`` and ``history.jsonl`` (which version each alias such as
+``production`` points to, and every move it made: :mod:`persistlib.aliases`).
 
 Two safety rules:
 
@@ -23,41 +22,38 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import warnings
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from . import artefacts, signing
-from ._files import atomic_write, sha256_file, temp_path
-from .aliases import append_history, check_alias, read_history, read_stacks, write_stacks
-from .card import (
-    ModelCard,
-    algorithm_name,
-    card_file_name,
-    describe_dataset,
-    environment_versions,
-    hyperparameters,
-    utc_now,
-)
+from ._checks import check_number
+from ._display import clip
+from ._files import atomic_write, file_lock, read_regular, sha256_file, storage_errors, temp_path
+from .aliases import ALIASES_FILE, check_alias, read_history, read_stacks, record_move
+from .card import ModelCard, card_file_name, describe_dataset, new_card
 from .errors import (
     ArgumentTypeError,
     CardError,
-    GateRejected,
+    IntegrityError,
     InvalidArgumentError,
-    LockTimeoutError,
+    PersistError,
+    RegistryWarning,
     RollbackError,
     UntrustedTypeError,
     VersionExistsError,
     VersionNotFoundError,
 )
-from .gate import GateReport
+from .gate import GateReport, require_pass, validate_scores
 from .versions import BUMPS, bump_version, is_version, normalise_version, parse_version
 
 __all__ = ["Registry"]
 
 
 _CARD_RE = re.compile(r"model_v(\d+\.\d+\.\d+)_meta\.json")
+_MAX_CARD_BYTES = 1 << 20  # a card is a few kilobytes; anything near a megabyte is not a card
 
 
 # --------------------------------------------------------------------------- registry
@@ -99,14 +95,15 @@ class Registry:
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise InvalidArgumentError(f"registry root {str(self.root)!r} is a file; pass a folder path.")
-        self.root.mkdir(parents=True, exist_ok=True)
+        with storage_errors(f"create the registry folder {self.root}"):
+            self.root.mkdir(parents=True, exist_ok=True)
         self.format = artefacts.check_format(format)
-        self._key = signing.signing_key(signing_key)
-        self.lock_timeout = float(lock_timeout)
+        self._key = signing.key_for(self.root, signing_key)
+        self.lock_timeout = check_number(lock_timeout, "lock_timeout", low=0)
+        self._warned: set[str] = set()
 
     def __repr__(self) -> str:
-        signed = ", signed" if self._key else ""
-        return f"Registry({str(self.root)!r}, format={self.format!r}{signed})"
+        return f"Registry({str(self.root)!r}, format={self.format!r}{', signed' if self._key else ''})"
 
     @property
     def signed(self) -> bool:
@@ -116,8 +113,22 @@ class Registry:
     # ------------------------------------------------------------------ reading
 
     def versions(self) -> list[str]:
-        """All committed versions, in ascending semantic-version order."""
-        found = [m[1] for p in self.root.iterdir() if (m := _CARD_RE.fullmatch(p.name))]
+        """All committed versions, in ascending semantic-version order.
+
+        A file that looks like a card but whose name is not a valid version
+        (``model_v01.0.0_meta.json``, a name with a newline) is skipped with a
+        :class:`~persistlib.errors.RegistryWarning`: it never breaks loading
+        the other versions, and never changes the next version number.
+        """
+        found = []
+        with storage_errors(f"list the registry folder {self.root}"):
+            names = [p.name for p in self.root.iterdir()]
+        for name in names:
+            m = _CARD_RE.fullmatch(name)
+            if m and is_version(m[1]) and normalise_version(m[1]) == m[1]:
+                found.append(m[1])
+            elif name.startswith("model_v") and "_meta.json" in name:
+                self._warn_stray(name)
         return sorted(found, key=parse_version)
 
     def aliases(self) -> dict[str, str]:
@@ -137,24 +148,38 @@ class Registry:
             return versions[-1]
         elif ref in (aliases := self.aliases()):
             return aliases[ref]
+        try:
+            known = self.aliases() or "none yet"
+        except PersistError:
+            known = f"unreadable ({ALIASES_FILE} is damaged)"
         raise VersionNotFoundError(
-            f"no version or alias {ref!r} in {self.root}. Versions: {versions or 'none yet'}; "
-            f"aliases: {self.aliases() or 'none yet'}. Save a model first, or promote one to the alias."
+            f"no version or alias {clip(repr(ref), 80)} in {self.root}. Versions: {versions or 'none yet'}; "
+            f"aliases: {known}. Save a model first, or promote one to the alias."
         )
 
     def card(self, ref: str = "production") -> ModelCard:
         """Read and check a version's card, without loading the model."""
         version = self.resolve(ref)
-        path = self._card_path(version)
+        path = self.root / card_file_name(version)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path, max_bytes=_MAX_CARD_BYTES, what=f"card {path.name}")
         except FileNotFoundError:
             raise VersionNotFoundError(f"v{version}'s card {path.name} vanished; was it deleted?") from None
+        if len(text) > _MAX_CARD_BYTES:
+            raise CardError(
+                f"card {path.name} is larger than {_MAX_CARD_BYTES:,} bytes, so it is not a card; restore the original."
+            )
         card = ModelCard.from_json(text, source=f"card {path.name}")
         if card.version != version:
             raise CardError(
                 f"card {path.name} says version {card.version!r}; the file was renamed or "
                 "edited. Restore the original card."
+            )
+        expected = f"model_v{version}{artefacts.FORMATS.get(card.format, '')}"
+        if card.artifact != expected:
+            raise IntegrityError(
+                f"card {path.name} names artefact {clip(repr(card.artifact), 60)} in format {card.format!r}, but "
+                f"v{version}'s {card.format} artefact is {expected!r}. The card was edited; restore the original."
             )
         signing.verify(card, self._key, path.name)
         return card
@@ -200,7 +225,7 @@ class Registry:
                 "skops files (format='skops'). Re-save the model with format='skops', or pass "
                 "allow_pickle=True if you trust whoever wrote this folder."
             )
-        data = artefacts.read_verified(self.root, card.artifact, sha256=card.artifact_sha256, version=card.version)
+        data = self._verified_bytes(card)
         card.check_environment(allow_version_mismatch=allow_version_mismatch)
         model = artefacts.loads(
             data, format=card.format, trusted_types=card.trusted_types, label=f"v{card.version}: {card.artifact}"
@@ -267,67 +292,54 @@ class Registry:
             raise InvalidArgumentError(f"bump must be 'major', 'minor' or 'patch', got {bump!r}.")
         requested = normalise_version(version) if version is not None else None
         artefacts.check_compress(compress)
-        if isinstance(gate_report, Mapping):
-            gate_report = GateReport.from_dict(gate_report)
-        if gate_report is not None and not isinstance(gate_report, GateReport):
-            raise ArgumentTypeError("gate_report must be a GateReport from Gate(...).check(metrics).")
-        if gate_report is not None and not gate_report.passed:
-            raise GateRejected(
-                "the model failed its gate, so it was not saved: "
-                + "; ".join(gate_report.failures())
-                + ". Improve the model, or change the gate deliberately.",
-                gate_report,
-            )
+        gate_report = require_pass(gate_report)  # GateRejected before anything is written
         if metrics is None and gate_report is not None:
             metrics = {r.metric: r.value for r in gate_report.rows}
-        metrics = {str(k): float(v) for k, v in (metrics or {}).items()}
-        ds_name, ds = describe_dataset(dataset)
+        metrics = validate_scores(metrics or {}, "metrics")
+        dataset = describe_dataset(dataset)  # fingerprint the data before taking the lock
 
         # 1. Write the artefact under a temporary name, outside the lock.
         tmp = temp_path(self.root / f"model{artefacts.FORMATS[fmt]}")
         try:
-            reviewed = artefacts.dump(model, tmp, format=fmt, compress=compress, trusted_types=trusted_types)
-            digest, size = sha256_file(tmp)
-            # 2. Under the lock: pick the version, rename into place, commit the card.
-            with self._lock():
-                existing = self.versions()
-                if requested is not None:
-                    new = requested
-                    if new in existing:
-                        raise VersionExistsError(
-                            f"v{new} already exists in {self.root}; nothing was overwritten. "
-                            f"Pick another version or omit version= to bump from {existing[-1]}."
-                        )
-                else:
-                    new = bump_version(existing[-1], bump) if existing else "1.0.0"
-                artefact = self.root / f"model_v{new}{artefacts.FORMATS[fmt]}"
-                card = ModelCard(
-                    version=new,
-                    trained_at=utc_now(),
-                    algorithm=algorithm_name(model),
-                    artifact=artefact.name,
-                    artifact_sha256=digest,
-                    artifact_bytes=size,
-                    format=fmt,
-                    dataset=ds_name,
-                    dataset_sha256=ds["sha256"] if ds else None,
-                    dataset_rows=ds["rows"] if ds else None,
-                    hyperparams=hyperparameters(model),
-                    metrics=metrics,
-                    dependencies=environment_versions(),
-                    gate=gate_report.to_dict() if gate_report is not None else None,
-                    trusted_types=reviewed,
-                    notes=notes,
-                )
-                if self._key:
-                    card.signature = signing.sign(card, self._key)
-                os.replace(tmp, artefact)
-                try:
-                    atomic_write(self._card_path(new), card.to_json().encode("utf-8"))  # commit point
-                except BaseException:
-                    artefact.unlink(missing_ok=True)
-                    raise
-            return card
+            with storage_errors(f"save a new version in {self.root}"):
+                reviewed = artefacts.dump(model, tmp, format=fmt, compress=compress, trusted_types=trusted_types)
+                digest, size = sha256_file(tmp)
+                # 2. Under the lock: pick the version, rename into place, commit the card.
+                with self._lock():
+                    existing = self.versions()
+                    if requested is not None:
+                        new = requested
+                        if new in existing:
+                            raise VersionExistsError(
+                                f"v{new} already exists in {self.root}; nothing was overwritten. "
+                                f"Pick another version or omit version= to bump from {existing[-1]}."
+                            )
+                    else:
+                        new = bump_version(existing[-1], bump) if existing else "1.0.0"
+                    artefact = self.root / f"model_v{new}{artefacts.FORMATS[fmt]}"
+                    card = new_card(
+                        model,
+                        version=new,
+                        artifact=artefact.name,
+                        sha256=digest,
+                        size=size,
+                        format=fmt,
+                        dataset=dataset,
+                        metrics=metrics,
+                        gate=gate_report,
+                        trusted_types=reviewed,
+                        notes=notes,
+                    )
+                    if self._key:
+                        signing.record_required(self.root)  # from now on, opening it without the key is refused
+                        card.signature = signing.sign(card, self._key)
+                    os.replace(tmp, artefact)
+                    try:
+                        atomic_write(self.root / card_file_name(new), card.to_json().encode("utf-8"))  # commit point
+                    except BaseException:
+                        artefact.unlink(missing_ok=True)
+                        raise
+                return card
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -336,15 +348,14 @@ class Registry:
         check_alias(alias)
         with self._lock():
             version = self.resolve(ref)
-            self.card(version)  # refuse to promote a broken or unsigned card
+            self._verified_bytes(self.card(version))  # an alias never points at a version that cannot load
             stacks = read_stacks(self.root)
             stack = stacks.setdefault(alias, [])
             previous = stack[-1] if stack else None
             if previous == version:
                 return version
             stack.append(version)
-            write_stacks(self.root, stacks)
-            append_history(self.root, alias, "promote", previous, version)
+            record_move(self.root, stacks, alias, "promote", previous, version)
         return version
 
     def rollback(self, alias: str = "production") -> str:
@@ -358,30 +369,32 @@ class Registry:
                     f"alias {alias!r} has no earlier version to roll back to "
                     f"(it has held {stack or 'nothing'}). Promote a version explicitly instead."
                 )
+            try:  # an alias never points at a version that cannot load
+                self._verified_bytes(self.card(stack[-2]))
+            except PersistError as e:
+                raise RollbackError(
+                    f"cannot roll {alias!r} back to v{stack[-2]}: {e} Promote a version that loads instead."
+                ) from None
             bad = stack.pop()
-            write_stacks(self.root, stacks)
-            append_history(self.root, alias, "rollback", bad, stack[-1])
+            record_move(self.root, stacks, alias, "rollback", bad, stack[-1])
         return stack[-1]
 
     # ------------------------------------------------------------------ internals
 
-    def _card_path(self, version: str) -> Path:
-        return self.root / card_file_name(version)
+    def _verified_bytes(self, card: ModelCard) -> bytes:
+        """The artefact's bytes, read only if they are a regular file of the card's size and sha256."""
+        return artefacts.read_verified(
+            self.root, card.artifact, sha256=card.artifact_sha256, size=card.artifact_bytes, version=card.version
+        )
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        """Hold the registry's file lock (one saver or alias mover at a time, across processes)."""
-        from filelock import FileLock, Timeout
+    def _warn_stray(self, name: str) -> None:
+        if name not in self._warned:
+            self._warned.add(name)
+            message = f"skipping {name!r} in {self.root}: it looks like a card, but its name is not "
+            warnings.warn(
+                message + "model_v<MAJOR>.<MINOR>.<PATCH>_meta.json. Rename or remove it.", RegistryWarning, 3
+            )
 
-        lock = FileLock(str(self.root / ".registry.lock"), timeout=self.lock_timeout)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise LockTimeoutError(
-                f"waited {self.lock_timeout:g}s for the lock on {self.root}; another process is "
-                "saving. Try again, or raise lock_timeout."
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
+    def _lock(self) -> AbstractContextManager[None]:
+        """The registry's file lock: one saver or alias mover at a time, across processes."""
+        return file_lock(self.root / ".registry.lock", timeout=self.lock_timeout, what=f"the registry {self.root}")

@@ -20,7 +20,8 @@ __all__ = ["parse_version", "bump_version", "normalise_version", "is_version", "
 #: The parts :func:`bump_version` can bump.
 BUMPS = ("major", "minor", "patch")
 
-_VERSION_RE = re.compile(r"v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+# Each part has at most 9 digits: a version is a name, not a number to overflow.
+_VERSION_RE = re.compile(r"v?(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})")
 
 
 def parse_version(version: str) -> tuple[int, int, int]:

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 import persistlib as pl
 from persistlib import errors
-from persistlib.card import check_compatibility, environment_versions, utc_now
+from persistlib.card import utc_now
+from persistlib.environment import check_compatibility, environment_versions
 
 
 def make_card(**over):
@@ -103,8 +104,17 @@ def test_compatibility_rules():
     with pytest.raises(pl.CompatibilityError) as info:
         check_compatibility({**inst, "scikit-learn": "1.8.2"}, inst)
     msg = str(info.value)
-    assert "1.8.2" in msg and "1.9.1" in msg and "pip install scikit-learn==1.8.2" in msg
-    assert "allow_version_mismatch=True" in msg
+    assert "1.8.2" in msg and "1.9.1" in msg and "allow_version_mismatch=True" in msg
+    # the fix works on any Python: retrain here, or a separate environment built with the card's Python
+    assert "retrain the model and save it again under the installed versions" in msg
+    assert "python3.11 -m venv old-env && old-env/bin/pip install scikit-learn==1.8.2" in msg
+    old = {**inst, "python": "3.10.12", "scikit-learn": "1.0.2", "numpy": "1.21.6", "joblib": "1.1.0"}
+    with pytest.raises(pl.CompatibilityError) as info:
+        check_compatibility(old, inst)
+    msg = str(info.value)
+    assert "Python (3.10.12)" in msg and "joblib: saved with" not in msg  # joblib differs, but only a pin
+    pins = "joblib==1.1.0 numpy==1.21.6 scikit-learn==1.0.2"
+    assert f"python3.10 -m venv old-env && old-env/bin/pip install {pins}" in msg
     with pytest.raises(pl.CompatibilityError, match="numpy: saved with 1.26.4, installed 2.4.6"):
         check_compatibility({**inst, "numpy": "1.26.4"}, inst)
     # a package missing here is not an error (e.g. skops only needed for skops files)

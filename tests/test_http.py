@@ -16,10 +16,15 @@ from sklearn.ensemble import RandomForestClassifier
 import persistlib as pl
 from persistlib.__main__ import main
 from persistlib.data import CHURN_FEATURES
-from persistlib.serving.http import running_servers
+from persistlib.serving.background import running_servers
 
 FEATURES = list(CHURN_FEATURES)
 GOOD = dict.fromkeys(FEATURES, 1.0)
+
+
+def auth(server) -> dict[str, str]:
+    """The header the admin endpoints require: the token start_http made for this server."""
+    return {"Authorization": f"Bearer {server.admin_token}"}
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +54,20 @@ def test_predict_health_version(live):
         assert body.keys() == {"labels", "probabilities", "version", "request_id", "arm"}
         assert len(body["labels"]) == 2 and body["version"] == "1.0.0" and body["arm"] is None
         assert body["labels"] == server.predict([GOOD, GOOD]).labels
-        assert c.get("/health").json() == {"status": "ok", "version": "1.0.0"}
+        assert c.get("/health").json() == {"status": "ok", "version": "1.0.0", "audit": None}
         v = c.get("/version").json()
         assert v["version"] == "1.0.0" and v["artifact_sha256"] == server.card.artifact_sha256
 
 
 def test_admin_swap_and_rollback(live):
-    _, url = live
-    with httpx.Client(base_url=url) as c:
+    server, url = live
+    with httpx.Client(base_url=url, headers=auth(server)) as c:
         assert c.post("/admin/swap", json={"ref": "2.0.0"}).json() == {"version": "2.0.0", "previous": "1.0.0"}
         assert c.post("/predict", json={"rows": [GOOD]}).json()["version"] == "2.0.0"
         r = c.post("/admin/swap", json={"ref": "7.0.0"})
         assert r.status_code == 404 and "7.0.0" in r.json()["detail"]
         assert c.post("/admin/swap", json={"nope": 1}).status_code == 422
-        assert c.post("/admin/rollback").json() == {"version": "1.0.0", "previous": "2.0.0"}
+        assert c.post("/admin/rollback", json={}).json() == {"version": "1.0.0", "previous": "2.0.0"}
 
 
 @pytest.mark.parametrize(
@@ -119,7 +124,7 @@ def test_hammering_http_while_swapping_gives_zero_errors(live, reg):
     threads = [threading.Thread(target=client) for _ in range(3)]
     for t in threads:
         t.start()
-    with httpx.Client(base_url=url) as admin:
+    with httpx.Client(base_url=url, headers=auth(server)) as admin:
         for i in range(10):
             time.sleep(0.03)
             assert admin.post("/admin/swap", json={"ref": "2.0.0" if i % 2 == 0 else "1.0.0"}).status_code == 200
@@ -183,7 +188,7 @@ def test_cli_serves_a_registry(reg):
     )
     try:
         r = _wait_for_health(f"http://127.0.0.1:{port}", proc)
-        assert r.json() == {"status": "ok", "version": "1.0.0"}
+        assert r.json() == {"status": "ok", "version": "1.0.0", "audit": None}
         assert httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": [GOOD]}).status_code == 200
     finally:
         proc.terminate()
@@ -222,13 +227,13 @@ def test_admin_swap_to_a_tampered_artefact_is_a_409_and_the_old_model_keeps_serv
     reg.promote("1.0.0")
     art = reg.root / "model_v1.1.0.pkl"
     art.write_bytes(art.read_bytes() + b"tampered")
-    url = pl.start_http(pl.ModelServer(reg))
+    url = pl.start_http(server := pl.ModelServer(reg))
     try:
-        with httpx.Client(base_url=url) as c:
+        with httpx.Client(base_url=url, headers=auth(server)) as c:
             r = c.post("/admin/swap", json={"ref": "1.1.0"})
             assert r.status_code == 409 and "still serving v1.0.0" in r.json()["detail"]
             assert c.post("/predict", json={"rows": [GOOD]}).json()["version"] == "1.0.0"
-            r = c.post("/admin/rollback")
+            r = c.post("/admin/rollback", json={})
             assert r.status_code == 409 and "no previous version" in r.json()["detail"]
     finally:
         pl.stop_http(url)
@@ -282,13 +287,15 @@ def test_health_stays_fast_while_a_rollback_waits_for_a_slow_swap(reg):
         results = {}
         swap = threading.Thread(
             target=lambda: results.setdefault(
-                "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, timeout=30)
+                "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, headers=auth(server), timeout=30)
             )
         )
         swap.start()
         assert slow.loading.wait(5)
         rollback = threading.Thread(
-            target=lambda: results.setdefault("rollback", httpx.post(f"{url}/admin/rollback", timeout=30))
+            target=lambda: results.setdefault(
+                "rollback", httpx.post(f"{url}/admin/rollback", json={}, headers=auth(server), timeout=30)
+            )
         )
         rollback.start()
         time.sleep(0.3)  # the rollback request is now waiting for the swap lock
@@ -324,14 +331,16 @@ def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
             pass
 
     racy = Racy.__new__(Racy)
+    racy.registry, racy.audit, racy.audit_policy = reg, None, "fail-closed"
     url = pl.start_http(racy)
+    racy.reads = 0  # building the app read the features once (for its OpenAPI schema)
     try:
         v = httpx.get(f"{url}/version").json()
         card = reg.card(v["version"])
         assert (v["version"], v["previous"]) == ("2.0.0", "1.0.0")
         assert v["artifact_sha256"] == card.artifact_sha256 and v["trained_at"] == card.trained_at
         racy.reads = 0
-        assert httpx.get(f"{url}/health").json() == {"status": "ok", "version": "2.0.0"}
+        assert httpx.get(f"{url}/health").json() == {"status": "ok", "version": "2.0.0", "audit": None}
     finally:
         pl.stop_http(url)
 
@@ -348,7 +357,7 @@ def test_cli_with_port_0_prints_the_real_url(reg):
         assert "http://127.0.0.1:" in line and not line.rstrip().endswith(":0"), line
         url = line.rstrip().rsplit(" ", 1)[1]
         r = _wait_for_health(url, proc)
-        assert r.json() == {"status": "ok", "version": "1.0.0"}
+        assert r.json() == {"status": "ok", "version": "1.0.0", "audit": None}
     finally:
         proc.terminate()
         proc.wait(10)

@@ -184,6 +184,47 @@ def test_every_notebook_ends_with_its_own_quiz(nb):
     assert '"quizzes/*.json"' in (ROOT / "pyproject.toml").read_text()  # shipped in the wheel too
 
 
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_ends_with_key_points_an_exercise_and_the_quiz(nb):
+    """The last three sections, each opening in its own cell: Key points, then the exercise, then the quiz."""
+    cells = json.loads(nb.read_text())["cells"]
+    sections = []  # (heading, index of the cell that opens it)
+    for i, c in enumerate(cells):
+        if c["cell_type"] == "markdown":
+            for line in "".join(c["source"]).splitlines():
+                if line.startswith("## "):
+                    sections.append((line[3:].strip(), i))
+    last = [h for h, _ in sections[-3:]]
+    assert len(last) == 3, f"{nb.name}: too few sections"
+    assert last[0] == "Key points", f"{nb.name}: the third-last section is {last[0]!r}, not 'Key points'"
+    assert last[1].startswith("Exercise"), f"{nb.name}: the second-last section is {last[1]!r}, not an exercise"
+    assert last[2] == "Quiz", f"{nb.name}: the last section is {last[2]!r}, not 'Quiz'"
+    starts = [i for _, i in sections[-3:]]
+    assert len(set(starts)) == 3, f"{nb.name}: Key points, Exercise and Quiz must each open in their own cell"
+    exercise = cells[starts[1] : starts[2]]
+    assert any(c["cell_type"] == "code" for c in exercise), f"{nb.name}: the exercise has no cell to work in"
+    assert any("<summary>Solution</summary>" in "".join(c["source"]) for c in exercise), (
+        f"{nb.name}: the exercise has no collapsed solution"
+    )
+    code_after_quiz = [c for c in cells[starts[2] :] if c["cell_type"] == "code"]
+    assert len(code_after_quiz) == 1 and code_after_quiz[0] is cells[-1], f"{nb.name}: the quiz cell must end it"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebooks_do_not_click_the_students_widgets(nb):
+    """A cell that clicks a button leaves a Voila dashboard in its after-demo state; tests click instead."""
+    code = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    clicks = [i for i, c in enumerate(code) if ".click()" in "".join(c["source"])]
+    assert not clicks, f"{nb.name}: code cells {clicks} click a widget; call the library and show the result"
+
+
+def test_notebook_numbers_are_contiguous_and_each_has_its_quiz():
+    numbers = [int(nb.name[:2]) for nb in NOTEBOOKS]
+    assert numbers == list(range(len(NOTEBOOKS))), f"renumber the notebooks 00, 01, ...: {numbers}"
+    quizzes = sorted(p.stem for p in (ROOT / "persistlib" / "quizzes").glob("*.json"))
+    assert quizzes == [nb.stem for nb in NOTEBOOKS], "one quiz file per notebook, named like it"
+
+
 def test_quiz_answers_are_not_always_in_the_same_place():
     """Students learn "the first option is right" fast; vary where the correct answers sit."""
     first_correct = []

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from persistlib.errors import PersistError
-from persistlib.quiz import QUIZ_DIR, Question, QuizError, check_choices, load_questions, parse_questions, quiz_path
+from persistlib.errors import PersistError, QuizError
+from persistlib.quiz import QUIZ_DIR, Option, Question, check_choices, grade, load_questions, parse_questions, quiz_path
 
 QUESTIONS = {
     "questions": [
@@ -98,3 +98,37 @@ def test_check_choices_accepts_an_index_or_a_list(choices, picked):
 def test_check_choices_explains_bad_answers(q, choices, msg):
     with pytest.raises(QuizError, match=msg):
         check_choices(parse_questions(QUESTIONS)[q], choices)
+
+
+# --------------------------------------------------------------------------- grading
+
+
+def _multiple(n_options: int, correct: set[int]) -> Question:
+    options = tuple(Option(f"o{k}", k in correct, "why") for k in range(n_options))
+    return Question("m", "Pick all that apply.", "multiple", options, "because")
+
+
+@pytest.mark.parametrize(
+    ("picked", "credit"),
+    [
+        ([0, 1, 2], 1.0),  # exactly right
+        ([0, 1], 2 / 3),  # one missed
+        ([0], 1 / 3),
+        ([0, 3], 0.0),  # one right, one wrong: they cancel out
+        ([0, 1, 3], 1 / 3),
+        ([0, 1, 2, 3], 2 / 3),  # a superset loses a share for the wrong pick
+        ([3], 0.0),  # never below zero
+    ],
+)
+def test_multiple_answer_questions_give_partial_credit(picked, credit):
+    g = grade(_multiple(4, {0, 1, 2}), picked)
+    assert g.credit == pytest.approx(credit)
+    assert g.right is (credit == 1.0)
+    assert g.hits | g.missed == {0, 1, 2} and g.wrong <= {3}
+
+
+def test_single_answer_questions_score_all_or_nothing():
+    q = Question("s", "Pick one.", "single", (Option("a", False, "no"), Option("b", True, "yes")), "b")
+    assert grade(q, 1).credit == 1.0 and grade(q, 0).credit == 0.0
+    with pytest.raises(QuizError, match="exactly one"):
+        grade(q, [0, 1])

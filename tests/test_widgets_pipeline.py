@@ -52,8 +52,10 @@ def test_serve_first_runs_the_stages_it_needs(tmp_path):
     text = explorer.run("Serve")
     assert explorer.done == ["Train", "Evaluate", "Version", "Load", "Serve"]
     assert "churn probability" in text and "latency" in text
-    proba = explorer.model.predict_proba(explorer.X_test.iloc[[0]])[0, 1]
-    assert f"{proba:.2f}" in text
+    risks = explorer.model.predict_proba(explorer.X_test.iloc[:200])[:, 1]
+    assert "lowest-risk customer" in text and f"churn probability {risks.min():.2f}" in text
+    assert "highest-risk customer" in text and f"churn probability {risks.max():.2f}" in text
+    assert risks.max() - risks.min() > 0.5  # the two answers differ visibly
     reg = pl.Registry(tmp_path / "ws" / "registry")
     assert reg.aliases() == {"production": "1.0.0"}
     # Load reported the real checksum of the real file
@@ -118,5 +120,5 @@ def test_serve_reports_the_latency_from_predict_latency(explorer, monkeypatch):
 
     monkeypatch.setattr("persistlib.widgets.pipeline.predict_latency", fake)
     text = explorer.run("Serve")
-    assert "latency (median of 5): 12.3 ms" in text
+    assert "latency for one customer (median of 5): 12.3 ms" in text
     assert calls == [(1, {"n_single": 5, "batch_rows": 1, "batch_repeat": 1})]

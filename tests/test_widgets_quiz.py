@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 import persistlib as pl
-from persistlib.errors import PersistError
-from persistlib.widgets.quiz import QUIZ_DIR, Quiz, QuizError
+from persistlib.errors import PersistError, QuizError
+from persistlib.quiz import QUIZ_DIR
+from persistlib.widgets.quiz import Quiz
 
 QUESTIONS = {
     "questions": [
@@ -47,11 +48,16 @@ def test_answer_from_python_updates_feedback_and_score():
     assert "✓ Correct!" in quiz.feedback[0].value and "yes b" in quiz.feedback[0].value
     assert "b is right." in quiz.feedback[0].value
     assert quiz.choosers[0].value == 1
-    assert quiz.answer("two", [0]) is False  # z missed
-    assert "✗ Not quite." in quiz.feedback[1].value and "You missed" in quiz.feedback[1].value
+    assert quiz.answer("two", [0]) is False  # z missed: half the credit
+    fb = quiz.feedback[1].value
+    assert "Partly right (0.5 of 1 point): 1 of 2 right choices, 0 wrong." in fb
+    assert "You missed: <b>z</b>" in fb and "The right choices: <b>x</b>, <b>z</b>." in fb
+    assert quiz.score == (1.5, 2)
+    assert quiz.score_label.value == "Score: 1.5/2 correct (2 questions)"
+    assert repr(quiz) == "<Quiz: 2 questions, 1.5/2 correct>"
+    assert quiz.answer("two", [0, 1]) is False  # one right, one wrong: they cancel out
+    assert "✗ Not quite." in quiz.feedback[1].value and "The right choices" in quiz.feedback[1].value
     assert quiz.score == (1, 2)
-    assert quiz.score_label.value == "Score: 1/2 correct (2 questions)"
-    assert repr(quiz) == "<Quiz: 2 questions, 1/2 correct>"
 
 
 def test_latest_answer_replaces_earlier_one():
@@ -160,9 +166,8 @@ def test_every_shipped_quiz_is_valid_and_answerable(path):
     assert quiz.score == (0, len(quiz.questions))
 
 
-def test_the_widget_reuses_the_core_quiz_names():
+def test_the_widget_scores_with_the_core_grade():
     import persistlib.quiz as core
     import persistlib.widgets.quiz as widget
 
-    for name in ("QuizError", "Question", "Option", "QUIZ_DIR", "parse_questions"):
-        assert getattr(widget, name) is getattr(core, name)
+    assert widget.grade is core.grade and widget.QuizError is core.QuizError

@@ -12,9 +12,12 @@ it. Its modules import each other in one direction only:
   hot-swap and roll back.
 * :mod:`~persistlib.serving.audit`: :class:`AuditLog`, one SQLite row per
   prediction.
-* :mod:`~persistlib.serving.http`: the same server over HTTP. It needs fastapi
-  and uvicorn (optional), so it is not imported here: import
-  ``persistlib.serving.http`` where you need it.
+* :mod:`~persistlib.serving.state`: the immutable bundle a request uses, and
+  what the server answers (:class:`Prediction`, :class:`ServerSnapshot`).
+* :mod:`~persistlib.serving.http` and :mod:`~persistlib.serving.background`:
+  the same server over HTTP, behind its guards, run in a background thread.
+  They need fastapi and uvicorn (optional), so they are not imported here:
+  use ``persistlib.start_http``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 from .ab import ABRouter, Decision, wilson_interval
 from .audit import AuditLog, Comparison, compare_summaries
 from .rows import as_labels, validate_rows
-from .server import ModelServer, Prediction, ServerSnapshot
+from .server import ModelServer
+from .state import Prediction, ServerSnapshot
 
 __all__ = [
     "ModelServer",

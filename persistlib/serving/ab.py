@@ -28,7 +28,7 @@ from ..errors import InvalidArgumentError
 from .rows import as_labels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import Prediction
+    from .state import Prediction
 
 __all__ = ["ABRouter", "Decision", "wilson_interval"]
 
@@ -116,7 +116,7 @@ class ABRouter:
 
     def bucket(self, user_id: Any) -> float:
         """The user's stable position in [0, 1)."""
-        digest = hashlib.sha256(f"{self.salt}:{user_id}".encode()).digest()
+        digest = hashlib.sha256(f"{self.salt}:{user_id}".encode("utf-8", "surrogatepass")).digest()  # any JSON string
         return int.from_bytes(digest[:8], "big") / 2.0**64
 
     def assign(self, user_id: Any) -> str:

@@ -20,17 +20,16 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._checks import check_number
 from .._display import mark
 from ..errors import AuditError, InvalidArgumentError
-from ._audit_db import SCHEMA, Writer, as_dict, connect, now, where_clause
+from ._audit_db import STOPPED, Writer, as_dict, connect, create, now, safe_text, summarise, where_clause
 from .rows import as_labels
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .server import Prediction
+    from .state import Prediction
 
 __all__ = ["AuditLog", "Comparison", "compare_summaries"]
 
@@ -46,6 +45,13 @@ class AuditLog:
         The database file; created (with its folder) if missing. Several
         ``AuditLog`` objects, even in several processes, may share one file.
 
+    Raises
+    ------
+    AuditError
+        If ``path`` cannot hold a log (an ``AuditPathError`` for a folder, a NUL
+        character or a folder that cannot be created; an ``AuditError`` for a
+        file that is not a SQLite audit log).
+
     Examples
     --------
     >>> audit = AuditLog("workspace/audit.sqlite")          # doctest: +SKIP
@@ -56,24 +62,7 @@ class AuditLog:
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
-            raise InvalidArgumentError(
-                f"audit path {str(self.path)!r} is a folder; pass a file path such as 'workspace/audit.sqlite'."
-            )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = connect(self.path)
-            try:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
-            finally:
-                con.close()
-        except sqlite3.DatabaseError as e:
-            raise AuditError(
-                f"{str(self.path)!r} is not a usable SQLite audit log ({e}); pass a new "
-                "file path, or move the existing file away."
-            ) from None
+        self.path = create(path)
         self._writer = Writer(self.path)
         # An AuditLog nobody references any more (a re-run notebook cell) stops its writer thread.
         self._finalizer = weakref.finalize(self, self._writer.stop)
@@ -95,6 +84,30 @@ class AuditLog:
         return not self._finalizer.alive
 
     @property
+    def problem(self) -> str | None:
+        """Why rows cannot be written right now, in words; ``None`` while writes succeed.
+
+        Set when a write fails for a reason that is no row's own fault (a
+        read-only or full disk, a disk I/O error, a lock held past the busy
+        timeout), or when the writer thread has stopped; cleared by the next
+        successful write. A bad row (a duplicate request_id) does not set it.
+        """
+        writer = self._writer
+        if not self.closed and (writer.stopped or not writer.thread.is_alive()):
+            return writer.crash or STOPPED
+        return writer.problem
+
+    @property
+    def lost(self) -> int:
+        """Predictions and outcomes that could not be written since this log opened (failed batches included)."""
+        return self._writer.lost
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the log is open and its last write succeeded (``problem is None and not closed``)."""
+        return self.problem is None and not self.closed
+
+    @property
     def unmatched_outcomes(self) -> int:
         """Outcomes recorded for a request_id that this log has no prediction for (since it opened)."""
         return self._writer.unmatched_total
@@ -107,19 +120,24 @@ class AuditLog:
             )
 
     def record(self, prediction: Prediction, *, user_id: Any = None, artifact_sha256: str) -> None:
-        """Queue one row for ``prediction``. Returns at once; the writer thread stores it."""
+        """Queue one row for ``prediction``. Returns at once; the writer thread stores it.
+
+        Text is stored as given, except lone surrogates (``"\\udfff"``, valid in JSON),
+        which SQLite cannot hold: they are stored as backslash escapes.
+        """
         self._check_open("record predictions")
+        arm = prediction.arm
         row = (
             now(),
-            prediction.request_id,
-            None if user_id is None else str(user_id),
-            prediction.arm,
-            prediction.version,
-            artifact_sha256,
+            safe_text(prediction.request_id),
+            None if user_id is None else safe_text(user_id),
+            None if arm is None else safe_text(arm),
+            safe_text(prediction.version),
+            safe_text(artifact_sha256),
             round(float(prediction.latency_ms), 4),
             json.dumps(prediction.labels),
         )
-        self._writer.queue.put(("insert", row))
+        self._writer.put("insert", row)
 
     def record_outcome(self, request_id: str, y_true: Any) -> None:
         """Attach the true label(s) to a request, once known (for per-version accuracy).
@@ -139,7 +157,7 @@ class AuditLog:
         """
         self._check_open("record outcomes")
         truth = as_labels(y_true)
-        self._writer.queue.put(("outcome", (json.dumps(truth), str(request_id))))
+        self._writer.put("outcome", (json.dumps(truth), safe_text(request_id)))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every queued row is on disk; report what could not be written since the last flush.
@@ -147,18 +165,18 @@ class AuditLog:
         Raises
         ------
         AuditError
-            If the log is closed, the writer did not catch up within ``timeout``
-            seconds, or rows or outcomes could not be written (e.g. a duplicate
-            request_id, or an outcome for a request this log never recorded).
-            Each problem is reported once; the next flush starts clean. Valid
-            rows of the same batch are written regardless.
+            If the log is closed, its writer thread has stopped, the writer did
+            not catch up within ``timeout`` seconds, or rows or outcomes could
+            not be written (e.g. a duplicate request_id, an outcome for a
+            request this log never recorded, or a read-only or full disk: see
+            :attr:`problem`). Each problem is reported once; the next flush
+            starts clean. Valid rows of the same batch are written regardless.
         """
         self._check_open("flush")
-        if not self._writer.thread.is_alive():
-            raise AuditError("the audit writer thread has stopped; open a new AuditLog(path).")
         done = threading.Event()
-        self._writer.queue.put(("flush", done))
-        if not done.wait(timeout):
+        if not self._writer.put("flush", done) or (done.wait(timeout) and self._writer.stopped):
+            raise AuditError(self._writer.crash or STOPPED)
+        if not done.is_set():
             raise AuditError(
                 f"the audit writer did not catch up within {timeout:g}s; the disk may be slow "
                 "or another process holds the database; call flush() again, with a larger timeout."
@@ -166,7 +184,7 @@ class AuditLog:
         n_problems, problems, n_unmatched, unmatched = self._writer.take_problems()
         parts = []
         if n_problems:
-            shown = "; ".join(problems[:_MAX_SHOWN]) + (" ..." if n_problems > _MAX_SHOWN else "")
+            shown = "; ".join(problems[:_MAX_SHOWN]) + (" ..." if len(problems) > _MAX_SHOWN else "")
             parts.append(f"{n_problems} row(s) could not be written ({shown})")
         if n_unmatched:
             shown = ", ".join(map(repr, unmatched[:_MAX_SHOWN])) + (" ..." if n_unmatched > _MAX_SHOWN else "")
@@ -174,6 +192,8 @@ class AuditLog:
                 f"{n_unmatched} outcome(s) name a request_id with no recorded prediction "
                 f"({shown}); pass the request_id of a Prediction made with this log"
             )
+        if parts and (problem := self._writer.problem):
+            parts.append(problem)
         if parts:
             raise AuditError("the audit writer reports: " + "; and ".join(parts) + ". Every other row was written.")
 
@@ -198,7 +218,7 @@ class AuditLog:
         AuditError
             If no prediction with that id was recorded (did you call :meth:`flush`?).
         """
-        rows = self._query("SELECT * FROM predictions WHERE request_id = ?", (request_id,))
+        rows = self._query("SELECT * FROM predictions WHERE request_id = ?", (safe_text(request_id),))
         if not rows:
             raise AuditError(
                 f"no prediction with request_id {request_id!r} in {self.path.name}; "
@@ -238,35 +258,7 @@ class AuditLog:
         Answers questions like *"how did version 2.0.0 do today?"*:
         ``audit.summary(version="2.0.0", since="2026-11-26")``.
         """
-        import numpy as np
-
-        out: dict[str, dict[str, Any]] = {}
-        for r in self.rows(version=version, since=since, until=until):
-            s = out.setdefault(
-                r["version"],
-                {
-                    "requests": 0,
-                    "first": r["ts"],
-                    "_lat": [],
-                    "_labels": [],
-                    "_hits": [],
-                    "artifact_sha256": r["artifact_sha256"],
-                },
-            )
-            s["requests"] += 1
-            s["last"] = r["ts"]
-            s["_lat"].append(r["latency_ms"])
-            s["_labels"].extend(r["prediction"])
-            if r["outcome"] is not None:
-                s["_hits"].extend(int(p == t) for p, t in zip(r["prediction"], r["outcome"], strict=False))
-        for s in out.values():
-            lat, labels, hits = s.pop("_lat"), s.pop("_labels"), s.pop("_hits")
-            s["p50_ms"] = float(np.percentile(lat, 50))
-            s["p99_ms"] = float(np.percentile(lat, 99))
-            s["positive_rate"] = sum(1 for v in labels if v == 1) / len(labels) if labels else None
-            s["outcomes"] = len(hits)
-            s["accuracy"] = sum(hits) / len(hits) if hits else None
-        return dict(sorted(out.items()))
+        return summarise(self.rows(version=version, since=since, until=until))
 
     def to_frame(self, **filters: Any):
         """The rows as a pandas DataFrame (same filters as :meth:`rows`)."""

@@ -2,69 +2,188 @@
 
 Endpoints::
 
-    POST /predict      {"rows": [{feature: value, ...}], "user_id": optional}
-                       -> {"labels", "probabilities", "version", "request_id", "arm"}
-    GET  /health       -> {"status": "ok", "version"}
-    GET  /version      -> {"version", "previous", "artifact_sha256", "trained_at", "ab"}
-    POST /admin/swap   {"ref": "2.0.0"} -> {"version", "previous"}
-    POST /admin/rollback                -> {"version", "previous"}
+    POST /predict          {"rows": [{feature: value, ...}], "user_id": optional}
+                           -> {"labels", "probabilities", "version", "request_id", "arm"}
+    GET  /health           -> {"status", "version", "audit"}
+    GET  /version          -> {"version", "previous", "artifact_sha256", "trained_at", "ab"}
+    POST /admin/swap       {"ref": "2.0.0"} -> {"version", "previous"}     (needs the admin token)
+    POST /admin/rollback                    -> {"version", "previous"}     (needs the admin token)
 
-Bad input gets a 400 (the body is not JSON) or a 422 (the JSON is not a
-valid request) with a ``detail`` naming the problem; the server keeps serving.
+Every bad request gets a 4xx with a ``detail`` that names the problem, and the
+server keeps serving: 400 (not JSON), 401/403 (admin token, foreign ``Host``),
+413 (too large), 415 (not ``application/json``), 422 (not a valid request),
+404/409 (a swap that cannot happen), 503 (a fail-closed server that cannot
+audit). The guards, and what each one stops:
 
-:func:`start_http` runs the server in a background thread, so a notebook can
-talk to it; :func:`stop_http` shuts it down cleanly. The admin endpoints have
-no authentication, so these helpers bind to the loopback interface only.
+* **An admin token.** ``/admin/*`` answers only ``Authorization: Bearer
+  <token>``. ``start_http`` makes a random token unless you pass one, and
+  puts it on ``server.admin_token`` for its owner, as Jupyter's server does.
+* **JSON only.** A web page can POST ``text/plain`` to ``127.0.0.1`` without a
+  CORS preflight; requiring ``Content-Type: application/json`` forces the
+  preflight, which this server never answers, so the browser refuses.
+* **Loopback ``Host`` only.** A DNS-rebinding page reaches ``127.0.0.1`` with a
+  foreign ``Host`` header; it gets a 403.
+* **Size limits.** A body over ``max_body_bytes`` or more than ``max_rows`` rows
+  gets a 413 before it is read, so oversized requests cannot starve ``/health``.
 
-This module needs fastapi and uvicorn, which are optional, so
-:mod:`persistlib.serving` does not import it: import it yourself
-(``from persistlib.serving.http import start_http``) or use ``persistlib.start_http``.
+:func:`persistlib.serving.background.start_http` runs it in a background
+thread, bound to loopback, so a notebook can talk to it. This module needs
+fastapi and uvicorn (optional), so :mod:`persistlib.serving` does not import
+it: use ``persistlib.start_http``.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
-import threading
-import time
+import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import HttpServerError, InvalidArgumentError, InvalidInputError, PersistError, VersionNotFoundError
+from .._checks import check_number
+from .._display import clip
+from ..errors import (
+    AuditUnavailableError,
+    InvalidArgumentError,
+    InvalidInputError,
+    PersistError,
+    VersionNotFoundError,
+)
 from .server import ModelServer
 
-__all__ = ["create_app", "start_http", "stop_http", "running_servers"]
+__all__ = ["create_app", "LOOPBACK_HOSTS", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_ROWS"]
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
-_RUNNING: dict[str, tuple[Any, threading.Thread]] = {}  # base_url -> (uvicorn.Server, thread)
-_RUNNING_LOCK = threading.Lock()
+#: Host names (without port) a loopback server answers to.
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
+#: Default request limits, sized for the course: a churn row is about 300 bytes of JSON.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_ROWS = 1000
+_MAX_INT_DIGITS = 300  # longer JSON integers are not parsed: no feature value needs them
 
 
-def create_app(server: ModelServer) -> FastAPI:
-    """A FastAPI app that serves ``server``."""
+class _LongInteger:
+    """A JSON integer too long to be a feature value; kept unparsed so the error can name its feature."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"an integer of {self.digits} digits"
+
+
+def _parse_int(text: str) -> Any:
+    return int(text) if len(text) <= _MAX_INT_DIGITS else _LongInteger(len(text))
+
+
+def create_app(
+    server: ModelServer,
+    *,
+    admin_token: str | None = None,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> FastAPI:
+    """A FastAPI app that serves ``server`` behind the guards described in the module docstring.
+
+    ``admin_token=None`` makes a random one; either way it is stored on ``server.admin_token``.
+    """
+    token = _check_token(admin_token)
+    server.admin_token = token
+    hosts = {h.lower().strip("[]") for h in allowed_hosts}
+    max_body_bytes = check_number(max_body_bytes, "max_body_bytes", low=1, integer=True)
+    max_rows = check_number(max_rows, "max_rows", low=1, integer=True)
+    root = getattr(server.registry, "root", None)
+    hide = sorted({str(root), str(root.resolve())} if root is not None else set(), key=len, reverse=True)
     app = FastAPI(title="persistlib model server", version="1")
     app.state.model_server = server
 
     def problem(status: int, detail: str) -> JSONResponse:
+        for path in hide:  # never tell a client where the registry lives on the server
+            detail = detail.replace(path, "<registry>")
         return JSONResponse({"detail": detail}, status_code=status)
 
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if request.url.path.startswith("/admin"):  # the token first, before anything else
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not given.strip():
+                return problem(
+                    401,
+                    "the admin API needs the header 'Authorization: Bearer <token>'; the token was "
+                    "shown when the server started (server.admin_token in Python).",
+                )
+            if not hmac.compare_digest(given.strip().encode("latin-1"), token.encode()):
+                return problem(403, "wrong admin token; use the one shown when the server started.")
+        host = _host_name(request.headers.get("host", ""))
+        if host not in hosts:
+            return problem(
+                403,
+                f"Host {clip(repr(host), 60)} is not served here; this server answers only to "
+                f"{sorted(hosts)} (a page using DNS rebinding would send another).",
+            )
+        if request.method == "POST":
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return problem(
+                    415,
+                    f"send the body as JSON with 'Content-Type: application/json' (got "
+                    f"{clip(repr(ctype or 'none'), 40)}).",
+                )
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+                return problem(
+                    413,
+                    f"the body is larger than {max_body_bytes:,} bytes, the limit of this server; "
+                    f"send at most {max_rows:,} rows per request.",
+                )
+        return await call_next(request)
+
     async def read_json(request: Request) -> tuple[Any, JSONResponse | None]:
-        """``(payload, None)`` for a JSON body, or ``(None, a 400 response)`` naming what is wrong with it."""
-        body = await request.body()
+        """``(payload, None)`` for a JSON body, or ``(None, a 4xx response)`` naming what is wrong with it."""
+        body, size = bytearray(), 0
+        async for chunk in request.stream():  # a body sent without Content-Length is counted as it arrives
+            size += len(chunk)
+            if size > max_body_bytes:
+                return None, problem(
+                    413, f"the body is larger than {max_body_bytes:,} bytes, the limit of this server."
+                )
+            body += chunk
         if not body.strip():
             return None, problem(
                 400, 'the request body is empty; send JSON such as {"rows": [{"tenure_months": 3, ...}]}.'
             )
         try:
-            return json.loads(body), None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            return None, problem(400, f"the request body is not valid JSON ({e}).")
+            return json.loads(bytes(body), parse_int=_parse_int), None
         except RecursionError:
             return None, problem(400, "the request body is not valid JSON (nested too deeply).")
+        except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+            return None, problem(400, f"the request body is not valid JSON ({clip(str(e), 120)}).")
 
-    @app.post("/predict")
+    row = {
+        "type": "object",
+        "properties": {f: {"type": "number"} for f in server.features},
+        "required": list(server.features),
+        "additionalProperties": False,
+    }
+    predict_body = {
+        "type": "object",
+        "required": ["rows"],
+        "additionalProperties": False,
+        "properties": {
+            "rows": {"type": "array", "items": row, "minItems": 1, "maxItems": max_rows},
+            "user_id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        },
+    }
+    swap_body = {"type": "object", "required": ["ref"], "properties": {"ref": {"type": "string", "minLength": 1}}}
+
+    def documented(schema: dict[str, Any]) -> dict[str, Any]:  # the body is parsed by hand; the spec shows it
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+    @app.post("/predict", openapi_extra=documented(predict_body))
     async def predict(request: Request) -> Any:
         payload, error = await read_json(request)
         if error is not None:
@@ -75,19 +194,44 @@ def create_app(server: ModelServer) -> FastAPI:
             return problem(422, "the body has no 'rows'; send {\"rows\": [{feature: value, ...}]}.")
         unknown = sorted(set(payload) - {"rows", "user_id"})
         if unknown:
-            return problem(422, f"unknown field(s) {unknown}; the body takes 'rows' and optional 'user_id'.")
+            return problem(
+                422, f"unknown field(s) {clip(str(unknown), 80)}; the body takes 'rows' and optional 'user_id'."
+            )
         user_id = payload.get("user_id")
-        if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, (str, int))):
-            return problem(422, f"'user_id' must be a string or an integer, got {user_id!r}.")
+        if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, str | int)):
+            return problem(422, f"'user_id' must be a string or an integer, got {clip(repr(user_id), 40)}.")
+        if isinstance(payload["rows"], list) and len(payload["rows"]) > max_rows:
+            return problem(
+                413,
+                f"{len(payload['rows']):,} rows in one request; this server takes at most "
+                f"{max_rows:,}. Split the request.",
+            )
         try:
             pred = await run_in_threadpool(server.predict, payload["rows"], user_id=user_id)
         except InvalidInputError as e:
             return problem(422, str(e))
+        except AuditUnavailableError as e:
+            return problem(503, str(e))
         return pred.to_dict()
 
     @app.get("/health")
     async def health() -> Any:
-        return {"status": "ok", "version": server.snapshot().version}
+        snap, why = server.snapshot(), server.audit_problem()
+        audit = (
+            None
+            if server.audit is None
+            else {
+                "ok": why is None,
+                "problem": why,
+                "policy": server.audit_policy,
+                "lost": getattr(server.audit, "lost", 0),
+            }
+        )
+        if why is None:
+            return {"status": "ok", "version": snap.version, "audit": audit}
+        refusing = server.audit_policy == "fail-closed"
+        body = {"status": "unavailable" if refusing else "degraded", "version": snap.version, "audit": audit}
+        return JSONResponse(body, status_code=503 if refusing else 200)
 
     @app.get("/version")
     async def version() -> Any:
@@ -100,23 +244,23 @@ def create_app(server: ModelServer) -> FastAPI:
             "ab": snap.ab,
         }
 
-    @app.post("/admin/swap")
+    @app.post("/admin/swap", openapi_extra=documented(swap_body))
     async def swap(request: Request) -> Any:
         payload, error = await read_json(request)
         if error is not None:
             return error
         ref = payload.get("ref") if isinstance(payload, dict) else None
-        if not isinstance(ref, str) or not ref:
-            return problem(422, 'send {"ref": "<version or alias>"}, e.g. {"ref": "2.0.0"}.')
+        if not isinstance(ref, str) or not ref or len(ref) > 200:
+            return problem(422, 'send a JSON object {"ref": "<version or alias>"}, e.g. {"ref": "2.0.0"}.')
         try:
             snap = await run_in_threadpool(server.swap_snapshot, ref)
         except VersionNotFoundError as e:
             return problem(404, str(e))
-        except PersistError as e:  # failed verification: the old model keeps serving
+        except PersistError as e:  # failed verification or warm-up: the old model keeps serving
             return problem(409, f"not swapped, still serving v{server.version}: {e}")
         return {"version": snap.version, "previous": snap.previous_version}  # the state this swap made
 
-    @app.post("/admin/rollback")
+    @app.post("/admin/rollback", openapi_extra=documented({"type": "object"}))
     async def rollback() -> Any:
         try:  # in a worker thread: rollback waits for any swap in progress, the event loop must not
             snap = await run_in_threadpool(server.rollback_snapshot)
@@ -127,82 +271,35 @@ def create_app(server: ModelServer) -> FastAPI:
     return app
 
 
-def start_http(server_or_app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> str:
-    """Run the HTTP server in a background thread; return its base URL.
+def _host_name(header: str) -> str:
+    """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"``, lower case."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0].lower()
+    return (header.rsplit(":", 1)[0] if header.count(":") == 1 else header).lower()
 
-    Parameters
-    ----------
-    server_or_app : ModelServer or ASGI app
-    host : str, default="127.0.0.1"
-        Loopback only: the admin endpoints have no authentication.
-    port : int, default=0
-        0 picks a free port; the URL tells you which.
 
-    Returns
-    -------
-    str
-        e.g. ``"http://127.0.0.1:50123"``. Pass it to :func:`stop_http`.
-    """
-    import uvicorn
-
-    if host not in _LOOPBACK:
+def _check_token(token: str | None) -> str:
+    if token is None:
+        return secrets.token_urlsafe(32)
+    if not isinstance(token, str) or len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
         raise InvalidArgumentError(
-            f"start_http binds only to the loopback interface (127.0.0.1), got host={host!r}: "
-            "the admin endpoints have no authentication. Put a real gateway in front to expose it."
+            "admin_token must be at least 16 printable ASCII characters without spaces (or None for a random one)."
         )
-    app = create_app(server_or_app) if isinstance(server_or_app, ModelServer) else server_or_app
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=int(port),
-        log_level="warning",
-        lifespan="off",
-        access_log=False,
-        timeout_graceful_shutdown=3,
-    )
-    srv = uvicorn.Server(config)
-    # uvicorn installs signal handlers only in the main thread, so a background thread is safe.
-    thread = threading.Thread(target=srv.run, name="persistlib-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not srv.started:
-        if not thread.is_alive():
-            raise HttpServerError(
-                f"the HTTP server on {host}:{port} failed to start (is the port in use?). "
-                "Use port=0 to pick a free one."
-            )
-        if time.monotonic() > deadline:
-            srv.should_exit = True
-            thread.join(timeout)
-            raise HttpServerError(f"the HTTP server did not start within {timeout:g}s.")
-        time.sleep(0.01)
-    bound = srv.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{bound}" if host != "::1" else f"http://[::1]:{bound}"
-    with _RUNNING_LOCK:
-        _RUNNING[url] = (srv, thread)
-    return url
+    return token
 
 
-def stop_http(base_url: str | None = None, *, timeout: float = 10.0) -> list[str]:
-    """Stop the server at ``base_url`` (or every server :func:`start_http` started). Returns their URLs."""
-    with _RUNNING_LOCK:
-        if base_url is None:
-            urls = list(_RUNNING)
-        elif base_url.rstrip("/") in _RUNNING:
-            urls = [base_url.rstrip("/")]
-        else:
-            raise InvalidArgumentError(f"no server started at {base_url!r}; running: {list(_RUNNING) or 'none'}.")
-        entries = [(u, _RUNNING.pop(u)) for u in urls]
-    for _, (srv, _) in entries:
-        srv.should_exit = True
-    for url, (_, thread) in entries:
-        thread.join(timeout)
-        if thread.is_alive():
-            raise HttpServerError(f"the server at {url} did not stop within {timeout:g}s.")
-    return urls
+def _host_name(header: str) -> str:
+    """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"``, lower case."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0].lower()
+    return (header.rsplit(":", 1)[0] if header.count(":") == 1 else header).lower()
 
 
-def running_servers() -> list[str]:
-    """The base URLs of servers started by :func:`start_http` and not yet stopped."""
-    with _RUNNING_LOCK:
-        return list(_RUNNING)
+def _check_token(token: str | None) -> str:
+    if token is None:
+        return secrets.token_urlsafe(32)
+    if not isinstance(token, str) or len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise InvalidArgumentError(
+            "admin_token must be at least 16 printable ASCII characters without spaces (or None for a random one)."
+        )
+    return token

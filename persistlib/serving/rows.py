@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from .._display import short
+from .._display import clip, short
 from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError
 
-__all__ = ["validate_rows", "as_labels"]
+__all__ = ["validate_rows", "as_labels", "FLOAT32_MAX"]
+
+#: The largest magnitude a float32 holds: scikit-learn's trees (and ONNX) compute in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # --------------------------------------------------------------------------- labels
@@ -124,6 +127,11 @@ def validate_rows(rows: Any, features: Sequence[str]) -> Any:
             raise InvalidInputError("the DataFrame holds non-numeric values; every feature must be a number.") from None
         if not np.isfinite(values).all():
             raise InvalidInputError("the DataFrame holds NaN or infinite values; send finite numbers.")
+        if (np.abs(values) > FLOAT32_MAX).any():
+            raise InvalidInputError(
+                f"the DataFrame holds values beyond ±{FLOAT32_MAX:.3g}, which models compute in "
+                "float32 cannot represent; send smaller numbers."
+            )
         return frame
     if isinstance(rows, Mapping):
         rows = [rows]
@@ -154,6 +162,11 @@ def validate_rows(rows: Any, features: Sequence[str]) -> Any:
                 data[i, j] = math.inf
             if not math.isfinite(data[i, j]):
                 raise InvalidInputError(f"row {i}, feature {f!r}: {short(v)} is not a finite number.")
+            if abs(data[i, j]) > FLOAT32_MAX:
+                raise InvalidInputError(
+                    f"row {i}, feature {f!r}: {short(v)} is beyond ±{FLOAT32_MAX:.3g}, which models that compute in "
+                    "float32 (such as scikit-learn's trees) cannot represent; send a smaller number."
+                )
     return pd.DataFrame(data, columns=feats)
 
 
@@ -166,4 +179,6 @@ def _check_columns(got: list[str], want: list[str], where: str) -> None:
             parts.append(f"missing feature(s) {missing}")
         if unknown:
             parts.append(f"unknown feature(s) {unknown}")
-        raise InvalidInputError(f"{where} has {' and '.join(parts)}; the model expects exactly {want}.")
+        raise InvalidInputError(
+            clip(f"{where} has {' and '.join(parts)}", 400) + f"; the model expects exactly {want}."
+        )

@@ -13,7 +13,7 @@ Two ideas, each small:
   :meth:`ModelServer.rollback` is instant.
 
 Only swaps take a lock; predictions never wait for one. A/B tests: :meth:`ModelServer.route`;
-HTTP: :func:`persistlib.serving.http.start_http`.
+HTTP: :func:`persistlib.serving.background.start_http`.
 """
 
 from __future__ import annotations
@@ -21,94 +21,30 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..errors import ArgumentTypeError, InvalidArgumentError, RollbackError, UnservableModelError
+from .._checks import check_choice
+from ..errors import (
+    ArgumentTypeError,
+    AuditUnavailableError,
+    InvalidArgumentError,
+    InvalidInputError,
+    RollbackError,
+    UnservableModelError,
+)
 from .ab import ABRouter
 from .rows import as_labels, validate_rows
+from .state import Prediction, ServerSnapshot, _Bundle, _infer, _snapshot, _State
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..card import ModelCard
     from .audit import AuditLog
 
-__all__ = ["ModelServer", "Prediction", "ServerSnapshot"]
+__all__ = ["ModelServer", "Prediction", "ServerSnapshot", "AUDIT_POLICIES"]
 
-
-@dataclass(frozen=True)
-class Prediction:
-    """One answer from :meth:`ModelServer.predict`.
-
-    ``labels`` has one entry per row; ``probabilities`` one list per row (or
-    ``None`` if the model has no ``predict_proba``); ``version`` names the model
-    that answered; ``request_id`` identifies the request in the audit log;
-    ``arm`` is the A/B arm when a router chose the version.
-    """
-
-    labels: list
-    probabilities: list[list[float]] | None
-    version: str
-    request_id: str
-    arm: str | None = None
-    latency_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body ``POST /predict`` returns."""
-        return {
-            "labels": self.labels,
-            "probabilities": self.probabilities,
-            "version": self.version,
-            "request_id": self.request_id,
-            "arm": self.arm,
-        }
-
-
-@dataclass(frozen=True)
-class ServerSnapshot:
-    """What a :class:`ModelServer` serves, read in one go (see :meth:`ModelServer.snapshot`).
-
-    All fields come from the same moment, so a concurrent swap cannot mix the
-    version of one model with the sha256 of another.
-    """
-
-    version: str
-    previous_version: str | None
-    artifact_sha256: str
-    trained_at: str
-    algorithm: str
-    features: tuple[str, ...]
-    ab: dict[str, float] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field, in order (``features`` as a list)."""
-        return {**asdict(self), "features": list(self.features)}
-
-
-@dataclass(frozen=True)
-class _Bundle:
-    """Everything one request needs. Immutable: a swap replaces it, never edits it."""
-
-    model: Any
-    card: ModelCard
-    features: tuple[str, ...]
-    classes: tuple | None
-
-    @property
-    def version(self) -> str:
-        return self.card.version
-
-
-@dataclass(frozen=True)
-class _State:
-    """What the server serves right now. Replaced as a whole, in one assignment."""
-
-    current: _Bundle
-    previous: _Bundle | None = None
-    router: ABRouter | None = None
-    arms: Mapping[str, _Bundle] = field(default_factory=dict)
+#: What a server does with a prediction it cannot audit: refuse it, or serve it and report.
+AUDIT_POLICIES = ("fail-closed", "best-effort")
 
 
 class ModelServer:
@@ -122,6 +58,12 @@ class ModelServer:
         The version or alias to serve at start-up (and for ``swap()`` with no ref).
     audit : AuditLog, optional
         If given, every prediction is recorded in it, exactly once.
+    audit_policy : {"fail-closed", "best-effort"}, default="fail-closed"
+        What happens to a prediction while the audit log reports a problem
+        (``audit.problem``: a read-only or full disk, a stopped writer).
+        ``"fail-closed"`` refuses it with :class:`AuditUnavailableError` (HTTP
+        503): no answer leaves without its record, as a regulator expects.
+        ``"best-effort"`` serves it and reports the problem on ``/health``.
 
     Examples
     --------
@@ -130,7 +72,14 @@ class ModelServer:
     >>> server.swap("2.0.0"); server.rollback()                   # doctest: +SKIP
     """
 
-    def __init__(self, registry: Any, alias: str = "production", *, audit: AuditLog | None = None):
+    def __init__(
+        self,
+        registry: Any,
+        alias: str = "production",
+        *,
+        audit: AuditLog | None = None,
+        audit_policy: str = "fail-closed",
+    ):
         for name in ("load", "resolve", "versions", "aliases"):
             if not callable(getattr(registry, name, None)):
                 raise ArgumentTypeError(
@@ -139,6 +88,9 @@ class ModelServer:
         self.registry = registry
         self.alias = alias
         self.audit = audit
+        self.audit_policy = check_choice(audit_policy, "audit_policy", AUDIT_POLICIES)
+        #: The token the HTTP admin endpoints require, set by ``start_http`` (``None`` until then).
+        self.admin_token: str | None = None
         self._swap_lock = threading.Lock()
         self._state = _State(current=self._load(alias))
 
@@ -201,6 +153,11 @@ class ModelServer:
             If the rows are malformed; the server keeps serving.
         """
         start = time.perf_counter()
+        if self.audit is not None and self.audit_policy == "fail-closed" and (problem := self.audit_problem()):
+            raise AuditUnavailableError(
+                f"not answered: it could not be audited ({problem}), and this server is fail-closed. Fix the audit "
+                "log, or serve with audit_policy='best-effort' if unaudited answers are acceptable."
+            )
         state = self._state  # read the reference ONCE: this request uses this bundle throughout
         request_id = f"req-{uuid.uuid4().hex[:16]}"
         bundle, arm = state.current, None
@@ -223,6 +180,12 @@ class ModelServer:
         if self.audit is not None:
             self.audit.record(pred, user_id=user_id, artifact_sha256=bundle.card.artifact_sha256)
         return pred
+
+    def audit_problem(self) -> str | None:
+        """Why predictions cannot be audited right now, or ``None`` (also ``None`` without an audit log)."""
+        if self.audit is None:
+            return None
+        return "the audit log is closed" if self.audit.closed else self.audit.problem
 
     def record_outcome(self, request_id: str, y_true: Any) -> bool | None:
         """Report the true label(s) of a request, once known, to the A/B router and the audit log.
@@ -369,32 +332,14 @@ class ModelServer:
             classes=tuple(classes.tolist()) if classes is not None else None,
         )
         # Warm-up: a smoke prediction, before any user sees this model.
-        labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
+        try:
+            labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
+        except InvalidInputError as e:
+            raise UnservableModelError(
+                f"v{card.version} failed its warm-up prediction ({e}); not swapped in."
+            ) from None
         if len(labels) != 1:
             raise UnservableModelError(
                 f"v{card.version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
             )
         return bundle
-
-
-def _snapshot(state: _State) -> ServerSnapshot:
-    card = state.current.card
-    return ServerSnapshot(
-        version=card.version,
-        previous_version=state.previous.version if state.previous else None,
-        artifact_sha256=card.artifact_sha256,
-        trained_at=str(card.trained_at),
-        algorithm=str(card.algorithm),
-        features=state.current.features,
-        ab=state.router.weights if state.router is not None else None,
-    )
-
-
-def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:
-    """Labels and probabilities with ONE pass over the model where possible."""
-    model = bundle.model
-    if bundle.classes is not None and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(X)
-        labels = np.asarray(bundle.classes)[proba.argmax(axis=1)]
-        return labels.tolist(), proba.tolist()
-    return np.asarray(model.predict(X)).tolist(), None

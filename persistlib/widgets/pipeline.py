@@ -235,17 +235,19 @@ class PipelineExplorer(W.VBox):
             out = self._load()
             if self.loaded is None:
                 return out
-        row = self.X_test.iloc[[0]]
-        proba = float(self.loaded.predict_proba(row)[0, 1])
-        latency = predict_latency(self.loaded.predict_proba, row, n_single=5, batch_rows=1, batch_repeat=1)
+        # Two customers whose risks differ visibly, so the answer shows the model tells them apart.
+        sample = self.X_test.iloc[:200]
+        risks = self.loaded.predict_proba(sample)[:, 1]
+        latency = predict_latency(self.loaded.predict_proba, sample.iloc[[0]], n_single=5, batch_rows=1, batch_repeat=1)
         self._finish("Serve")
         shown = ("tenure_months", "monthly_charges", "contract", "support_calls")
-        customer = ", ".join(f"{k}={v}" for k, v in row.to_dict("records")[0].items() if k in shown)
-        return (
-            f"customer: {customer}, …\n"
-            f"→ churn probability {proba:.2f}: {'likely to leave' if proba >= 0.5 else 'likely to stay'}\n"
-            f"latency (median of 5): {human_seconds(latency.single_p50_s)}"
-        )
+        lines = []
+        for label, i in (("lowest-risk", int(risks.argmin())), ("highest-risk", int(risks.argmax()))):
+            row = sample.iloc[i]
+            customer = ", ".join(f"{k}={row[k]:g}" for k in shown)
+            verdict = "likely to leave" if risks[i] >= 0.5 else "likely to stay"
+            lines.append(f"{label} customer: {customer}, …\n   → churn probability {risks[i]:.2f}: {verdict}")
+        return "\n".join(lines) + f"\nlatency for one customer (median of 5): {human_seconds(latency.single_p50_s)}"
 
     _steps: dict[str, Callable[[PipelineExplorer], str]] = {
         "Train": _train,

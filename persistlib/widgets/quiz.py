@@ -23,18 +23,10 @@ from typing import Any
 import ipywidgets as W
 
 from .._display import mark
-from ..quiz import (
-    QUIZ_DIR,
-    Option,
-    Question,
-    QuizError,
-    check_choices,
-    load_questions,
-    parse_questions,
-    quiz_path,
-)
+from ..errors import QuizError
+from ..quiz import Grade, Question, grade, load_questions, parse_questions, quiz_path
 
-__all__ = ["Quiz", "QuizError", "Question", "Option", "QUIZ_DIR"]
+__all__ = ["Quiz"]
 
 
 def _rich(text: str) -> str:
@@ -67,7 +59,7 @@ class Quiz(W.VBox):
 
     def __init__(self, questions: Any, *, title: str = "Check your understanding", source: str = "questions") -> None:
         self.questions: list[Question] = parse_questions(questions, source=source)
-        self._results: dict[int, bool] = {}
+        self._results: dict[int, float] = {}  # question index -> credit of its latest answer
         self.choosers: list[W.Widget] = []
         self.check_buttons: list[W.Button] = []
         self.feedback: list[W.HTML] = []
@@ -101,25 +93,27 @@ class Quiz(W.VBox):
         Selects those options in the widget, shows the feedback and updates the
         score, exactly as picking them and pressing **Check** does.
 
+        A multiple-answer question earns partial credit (see
+        :func:`persistlib.quiz.grade`), and its feedback names the right choices.
+
         Returns
         -------
         bool
-            Whether the answer is right: the chosen set equals the correct set.
+            Whether the answer is exactly right: the chosen set equals the correct set.
         """
         i = self._index(question)
         q = self.questions[i]
-        picked = check_choices(q, choices)
-        self._select(i, picked)
-        right = picked == q.correct
-        self._results[i] = right
-        self.feedback[i].value = self._feedback_html(q, picked, right)
+        result = grade(q, choices)
+        self._select(i, result.picked)
+        self._results[i] = result.credit
+        self.feedback[i].value = self._feedback_html(q, result)
         self._update_score()
-        return right
+        return result.right
 
     @property
-    def score(self) -> tuple[int, int]:
-        """``(correct, answered)``: each question counts once, by its latest answer."""
-        return sum(self._results.values()), len(self._results)
+    def score(self) -> tuple[float, int]:
+        """``(points, answered)``: each question counts once, by its latest answer; partial credit counts."""
+        return round(sum(self._results.values()), 2), len(self._results)
 
     def reset(self) -> None:
         """Clear every answer, selection and feedback."""
@@ -131,7 +125,7 @@ class Quiz(W.VBox):
 
     def __repr__(self) -> str:
         correct, answered = self.score
-        return f"<Quiz: {len(self.questions)} questions, {correct}/{answered} correct>"
+        return f"<Quiz: {len(self.questions)} questions, {correct:g}/{answered} correct>"
 
     # ------------------------------------------------------------------ internals
 
@@ -193,17 +187,30 @@ class Quiz(W.VBox):
             raise QuizError(f"question must be an index 0..{len(self.questions) - 1} or an id, got {question!r}.")
         return question
 
-    def _feedback_html(self, q: Question, picked: frozenset[int], right: bool) -> str:
-        head = f"{mark(right)} {'Correct!' if right else 'Not quite.'}"
+    def _feedback_html(self, q: Question, result: Grade) -> str:
+        if result.right:
+            head = f"{mark(True)} Correct!"
+        elif result.credit > 0:
+            head = (
+                f"Partly right ({result.credit:.2g} of 1 point): {len(result.hits)} of {len(result.correct)} right "
+                f"choices, {len(result.wrong)} wrong."
+            )
+        else:
+            head = f"{mark(False)} Not quite."
         lines = []
-        for k in sorted(picked):
+        for k in sorted(result.picked):
             o = q.options[k]
             lines.append(f"<li>{mark(o.correct)} <b>{_rich(o.text)}</b>: {_rich(o.feedback)}</li>")
-        missed = sorted(q.correct - picked)
-        if missed and q.kind == "multiple":
-            lines.append("<li>You missed: " + ", ".join(f"<b>{_rich(q.options[k].text)}</b>" for k in missed) + "</li>")
+        if result.missed:
+            lines.append(f"<li>You missed: {self._names(q, result.missed)}</li>")
+        if q.kind == "multiple" and not result.right:
+            lines.append(f"<li>The right choices: {self._names(q, result.correct)}.</li>")
         return f"<div><p><b>{head}</b></p><ul>{''.join(lines)}</ul><p><i>Why:</i> {_rich(q.explanation)}</p></div>"
+
+    @staticmethod
+    def _names(q: Question, options: frozenset[int]) -> str:
+        return ", ".join(f"<b>{_rich(q.options[k].text)}</b>" for k in sorted(options))
 
     def _update_score(self) -> None:
         correct, answered = self.score
-        self.score_label.value = f"Score: {correct}/{answered} correct ({len(self.questions)} questions)"
+        self.score_label.value = f"Score: {correct:g}/{answered} correct ({len(self.questions)} questions)"

@@ -91,6 +91,9 @@ class HotSwapConsole(W.VBox):
         Default: every version in the server's registry.
     interval : float, default=0.002
         Seconds the load generator waits between requests.
+    admin_token : str, optional
+        With a URL: the token of its ``/admin`` endpoints. Default: the token of
+        the server :func:`persistlib.start_http` started at that URL in this process.
 
     Attributes
     ----------
@@ -112,6 +115,7 @@ class HotSwapConsole(W.VBox):
         rows: list[dict] | None = None,
         swap_to: str | Sequence[str] | None = None,
         interval: float = 0.002,
+        admin_token: str | None = None,
     ):
         if isinstance(target, ModelServer):
             self._server: ModelServer | None = target
@@ -129,11 +133,16 @@ class HotSwapConsole(W.VBox):
                     "with a URL, pass rows=[{feature: value, ...}] and swap_to=['<version>', ...]."
                 )
             refs = list(swap_to) if isinstance(swap_to, (list, tuple)) else [swap_to]
+            if admin_token is None:
+                from ..serving.background import admin_token_for
+
+                admin_token = admin_token_for(self._url)
         else:
             raise ArgumentTypeError(f"target must be a ModelServer or an http:// URL, got {target!r}.")
         if not isinstance(interval, (int, float)) or interval < 0:
             raise InvalidArgumentError(f"interval must be a number of seconds >= 0, got {interval!r}.")
         self.rows, self.interval = rows, float(interval)
+        self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._refs: list[str] = [str(r) for r in refs]
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,8 +275,8 @@ class HotSwapConsole(W.VBox):
             else:
                 import httpx
 
-                body = {"json": {"ref": self._next_ref()}} if action == "swap" else {}
-                r = httpx.post(f"{self._url}/admin/{action}", timeout=30, **body)
+                body = {"ref": self._next_ref()} if action == "swap" else {}
+                r = httpx.post(f"{self._url}/admin/{action}", json=body, headers=self._admin_headers, timeout=30)
                 if r.status_code != 200:
                     raise SwapError(r.json().get("detail", r.text))
                 new = r.json()["version"]
