@@ -4,9 +4,10 @@ The top level holds what a student or a user calls; helpers stay importable
 from their own module (``persistlib.environment.environment_versions``,
 ``persistlib.errors.LockTimeoutError``, ...). The core (data, gate, card,
 registry) needs only numpy, pandas, scikit-learn, joblib and filelock and is
-imported here. Serving, ONNX, the course helpers and the widgets are imported
-on first use, so ``import persistlib`` stays fast and works even if an optional
-package is missing or broken. "How persistlib is built" in the README maps the
+imported here. Serving, monitoring (``DriftMonitor``, ``RetrainLoop``, ``psi``;
+they need scipy), ONNX, the course helpers and the widgets are imported on first
+use, so ``import persistlib`` stays fast and works even if an optional package
+is missing or broken. "How persistlib is built" in the README maps the
 modules and their layers.
 """
 
@@ -47,11 +48,13 @@ _LAZY: dict[str, str] = {
             "Quiz",
             "HotSwapConsole",
             "ABPanel",
+            "DriftDashboard",
         ),
         "widgets",
     ),
     **dict.fromkeys(("ModelServer", "ABRouter", "AuditLog"), "serving"),
     **dict.fromkeys(("start_http", "stop_http"), "serving.background"),
+    **dict.fromkeys(("DriftMonitor", "RetrainLoop", "psi"), "monitoring"),
     **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
     **dict.fromkeys(("workspace", "environment_check"), "course"),
 }

@@ -22,6 +22,7 @@ REQUIRED_PACKAGES: tuple[tuple[str, str], ...] = (
     ("voila", "0.5.13"),
     ("joblib", "1.6.0"),
     ("scikit-learn", "1.9.1"),
+    ("scipy", "1.17.1"),
     ("numpy", "2.4.6"),
     ("pandas", "3.1.1"),
     ("matplotlib", "3.11.2"),

@@ -6,7 +6,7 @@ argument also derive from the matching built-in (``ValueError``, ``TypeError``,
 ``FileNotFoundError``, ...), so code written against those keeps working.
 
 The classes are grouped by the layer that raises them: arguments, the registry,
-gate and card (the core), ONNX, serving, and the course's own helpers.
+gate and card (the core), ONNX, serving, monitoring, and the course's own helpers.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ __all__ = [
     "AuditUnavailableError",
     "AuditPathError",
     "HttpServerError",
+    "RetrainError",
+    "DecisionLogError",
     "QuizError",
     "DemoError",
 ]
@@ -200,6 +202,29 @@ class AuditPathError(AuditError, InvalidArgumentError):
     An :class:`AuditError` (like every audit problem) and an :class:`InvalidArgumentError`
     (a bad argument, so also a ``ValueError``).
     """
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class RetrainError(PersistError):
+    """The retrain loop left production as it was instead of changing it halfway.
+
+    Raised when a cycle saved its candidate but could not promote or swap it in,
+    and when an alarm fired but production had moved since the loop promoted
+    (someone else is in charge now). ``saved_version`` is the version written to
+    the registry but not promoted (``None`` for an alarm); ``production_version``
+    is the version still serving. The original error, if any, is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, saved_version: str | None = None, production_version: str | None = None):
+        super().__init__(message)
+        self.saved_version = saved_version
+        self.production_version = production_version
+
+
+class DecisionLogError(PersistError, ValueError):
+    """The retrain loop's decision log (``retrain_log.jsonl``) has a line that is not a JSON object."""
 
 
 # --------------------------------------------------------------------------- the course

@@ -65,7 +65,7 @@ def test_import_persistlib_loads_no_optional_stack():
     code = (
         "import sys, persistlib\n"
         "heavy = ['ipywidgets', 'matplotlib', 'fastapi', 'uvicorn', 'httpx', 'onnxruntime', 'skl2onnx',"
-        " 'skops', 'sklearn', 'mlflow']\n"
+        " 'skops', 'sklearn', 'mlflow', 'scipy']\n"
         "print([m for m in heavy if m in sys.modules])"
     )
     out = _run(code)

@@ -22,6 +22,7 @@ _WHERE = {
     "Quiz": "quiz",
     "HotSwapConsole": "serving",
     "ABPanel": "ab_panel",
+    "DriftDashboard": "drift_dashboard",
 }
 
 __all__ = list(_WHERE)
