@@ -94,7 +94,7 @@ def test_run_cycle_steps_the_loop_and_shows_it(world):
     assert "all months run" in dash.month_label.value
     assert [m for m, _ in dash.accuracy] == ["2024-01", "2024-02", "2024-03"]
     assert dash.accuracy[2][1] > dash.accuracy[1][1]  # the retrained model serves month 3
-    assert "2024-03" in dash.accuracy_chart.tooltip and bytes(dash.accuracy_chart.value).startswith(PNG)
+    assert "2024-03" in dash.accuracy_chart_text and bytes(dash.accuracy_chart.value).startswith(PNG)
     with pytest.raises(InvalidArgumentError, match="all 3 months have run"):
         dash.run_cycle()
     assert registry.versions() == ["1.0.0", "1.1.0"]  # the older edition stays on the shelf
@@ -177,7 +177,7 @@ def test_css_classes_and_charts(world):
     assert dash.month_slider.description == "month" and dash.run_button.description == "Run cycle"
     assert dash.progress.description == "months run"
     assert bytes(dash.psi_chart.value).startswith(PNG) and bytes(dash.accuracy_chart.value).startswith(PNG)
-    assert dash.psi_chart.tooltip == dash.psi_label.value  # the chart in words
+    assert dash.psi_chart_text == dash.psi_label.value  # the chart in words
     assert all(f">{step}<" in dash.cycle.value for step in STEPS)
     assert "persistlib-drift-step-current" not in dash.cycle.value  # nothing has run yet
 

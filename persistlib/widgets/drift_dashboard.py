@@ -75,7 +75,9 @@ class DriftDashboard(W.VBox):
     cycle, cycle_log : HTML
         The six steps as boxes (the current one marked ▶ and "(now)"); one line per cycle.
     psi_chart, accuracy_chart : Image
-        PNG charts; their ``tooltip`` says in words what they show.
+        PNG charts. What they show, in words: ``psi_chart_text`` (also on screen as
+        ``psi_label``) and ``accuracy_chart_text``. (An ``Image`` with a tooltip fails
+        to render in ipywidgets 8.1, so the words live beside it.)
     progress : IntProgress
         Months run so far.
     last_error : Exception or None
@@ -318,7 +320,7 @@ class DriftDashboard(W.VBox):
                 fontsize=7,
             )
         ax.set_title(clip(self.psi_label.value.split(":")[0], 60), fontsize=9)
-        self.psi_chart.tooltip = self.psi_label.value
+        self.psi_chart_text = self.psi_label.value  # the chart in words
         self.psi_chart.value = figure_png(fig)
 
     def _draw_accuracy(self) -> None:
@@ -328,7 +330,7 @@ class DriftDashboard(W.VBox):
 
         fig = Figure(figsize=(5.2, 3.0))
         ax = fig.add_subplot()
-        self.accuracy_chart.tooltip = "accuracy: " + (", ".join(f"{m} {a:.3f}" for m, a in self.accuracy) or "none yet")
+        self.accuracy_chart_text = "accuracy: " + (", ".join(f"{m} {a:.3f}" for m, a in self.accuracy) or "none yet")
         if not self.accuracy:
             ax.text(0.5, 0.5, "no cycles yet: accuracy appears here month by month", ha="center", va="center")
             ax.set_axis_off()

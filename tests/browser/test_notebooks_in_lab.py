@@ -174,3 +174,15 @@ def test_every_other_notebook_runs_and_its_quiz_answers(page, lab, name):
     question.locator(".persistlib-quiz-check").click()
     expect(question.locator(".persistlib-quiz-feedback")).to_contain_text("Why:")
     expect(quiz.locator(".persistlib-quiz-score")).to_contain_text("/1 correct")
+
+
+def test_10_retrain_loop(page, lab):
+    from playwright.sync_api import expect
+
+    run_notebook(page, lab, "10_retrain_loop.ipynb")
+    visible(page, ".persistlib-quiz")
+    dash = visible(page, ".persistlib-drift")
+    for chart in (".persistlib-drift-psi", ".persistlib-drift-accuracy"):
+        assert dash.locator(chart).evaluate("img => img.complete && img.naturalWidth > 100"), chart
+    expect(dash.locator(".persistlib-drift-cycle")).to_contain_text("Hot-swap")
+    expect(dash.locator(".persistlib-drift-status")).to_contain_text(re.compile("[✓✗–]"))
