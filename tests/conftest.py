@@ -42,3 +42,21 @@ def two_forests(tmp_path_factory):
         reg.save(model, version=version)
     reg.promote("1.0.0")
     return reg, X, y
+
+
+@pytest.fixture()
+def wait_until():
+    """``wait_until(condition, what)``: poll ``condition()`` until it holds; fail naming ``what`` if it never does.
+
+    Each call has its own deadline, so one slow condition cannot eat another's time,
+    and a condition that is never reached is a failure, not a silent pass.
+    """
+    import time
+
+    def wait(condition, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"never reached: {what}"
+            time.sleep(0.005)
+
+    return wait

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
 from persistlib.errors import InvalidArgumentError
-from persistlib.serving import Decision, wilson_interval
+from persistlib.serving import Decision, Prediction, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -110,6 +110,36 @@ def test_routed_server_records_the_arm_and_per_arm_metrics(reg):
     assert server.predict(X.iloc[:1], user_id="user-1").arm is None
 
 
+def _router_with_outcomes(results: dict[str, tuple[int, int]]) -> pl.ABRouter:
+    """A router whose arms have seen ``{arm: (correct, total)}`` single-row outcomes."""
+    router = pl.ABRouter(dict.fromkeys(results, 1))
+    for arm, (correct, total) in results.items():
+        for i in range(total):
+            p = Prediction(labels=[1], probabilities=None, version=arm, request_id=f"req-{arm}-{i}", arm=arm)
+            router.record(p)
+            router.record_outcome(p.request_id, 1 if i < correct else 0)
+    return router
+
+
+def test_overlapping_intervals_give_no_winner_even_when_the_accuracies_differ():
+    router = _router_with_outcomes({"1.0.0": (14, 20), "2.0.0": (10, 20)})
+    m = router.metrics()
+    assert m["1.0.0"]["accuracy"] == 0.7 > m["2.0.0"]["accuracy"] == 0.5  # a leader on point estimates ...
+    assert m["1.0.0"]["ci"][0] < m["2.0.0"]["ci"][1]  # ... whose interval overlaps the other's
+    decision = router.decide()
+    assert decision.winner is None and not decision.decided
+    assert str(decision) == "no decision yet: the intervals overlap (leader 1.0.0); collect more outcomes"
+    # The same accuracies with ten times the outcomes: the intervals separate, and 1.0.0 wins.
+    assert _router_with_outcomes({"1.0.0": (140, 200), "2.0.0": (100, 200)}).decide().winner == "1.0.0"
+
+
+def test_a_winner_must_clear_every_other_arm_not_just_one():
+    router = _router_with_outcomes({"a": (190, 200), "b": (100, 200), "c": (180, 200)})
+    assert router.metrics()["a"]["ci"][0] > router.metrics()["b"]["ci"][1]  # a clears b ...
+    assert router.metrics()["a"]["ci"][0] < router.metrics()["c"]["ci"][1]  # ... but not c
+    assert router.decide().winner is None
+
+
 def test_record_outcome_checks_its_input(reg):
     registry, X, _ = reg
     server = pl.ModelServer(registry)
@@ -128,7 +158,6 @@ def test_record_outcome_checks_its_input(reg):
 
 
 def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
-    pytest.importorskip("ipywidgets")
     registry, X, y = reg
     router = pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5})
     server = pl.ModelServer(registry)
@@ -153,8 +182,6 @@ def test_ab_panel_slider_moves_the_split_and_shows_intervals(reg):
 
 def test_decision_is_data_and_the_panel_reads_its_winner_not_its_words(reg):
     """Overlapping intervals: no winner, even though the sentence names a leader."""
-    pytest.importorskip("ipywidgets")
-
     d = Decision("2.0.0", "2.0.0 wins: its accuracy interval lies above every other arm's")
     assert str(d) == d.text and d.decided
     assert not Decision(None, "x").decided

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import threading
-import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -47,6 +48,29 @@ def test_one_row_per_prediction_with_every_field(reg, audit):
     assert audit.which_version(p.request_id) == "1.0.0"
     with pytest.raises(AuditError, match="no prediction"):
         audit.which_version("req-doesnotexist")
+
+
+def test_every_routed_prediction_is_audited_with_its_arm_version_sha256_and_user(reg, audit):
+    """An A/B row names the arm that answered, that arm's version and artefact, and the user.
+
+    The arms are an alias (``production`` -> 1.0.0, also the server's current model) and 2.0.0,
+    so an arm is not a version, and 2.0.0's rows must not carry the current model's sha256.
+    """
+    registry, X, _ = reg
+    server = pl.ModelServer(registry, audit=audit)
+    router = pl.ABRouter({"production": 1, "2.0.0": 1})
+    server.route(router)
+    version_of = {"production": "1.0.0", "2.0.0": "2.0.0"}
+    users = [f"user-{i}" for i in range(30)] + [7, 12345]
+    preds = {user: server.predict(X.iloc[[i]], user_id=user) for i, user in enumerate(users)}
+    assert {p.arm for p in preds.values()} == {"production", "2.0.0"}, "both arms answered someone"
+    audit.flush()
+    for user, p in preds.items():
+        row = audit.get(p.request_id)
+        arm = router.assign(user)
+        assert (row["arm"], row["version"]) == (arm, version_of[arm]) == (p.arm, p.version), user
+        assert row["artifact_sha256"] == registry.card(version_of[arm]).artifact_sha256, user
+        assert row["user_key"] == str(user) and row["prediction"] == p.labels
 
 
 def test_every_request_is_audited_exactly_once_under_concurrent_swaps(reg, audit):
@@ -114,7 +138,7 @@ def test_summary_answers_how_did_a_version_do(reg, audit):
     expected = sum(p.labels[0] == int(y.iloc[i]) for i, p in enumerate(preds)) / 20
     assert s["1.0.0"]["accuracy"] == pytest.approx(expected)
     assert s["1.0.0"]["positive_rate"] == pytest.approx(sum(p.labels[0] for p in preds) / 20)
-    assert s["1.0.0"]["p50_ms"] <= s["1.0.0"]["p99_ms"]
+    assert s["1.0.0"]["p50_ms"] == pytest.approx(statistics.median(p.latency_ms for p in preds), abs=1e-3)
     assert list(audit.summary(version="2.0.0")) == ["2.0.0"]
     future = datetime.now(UTC) + timedelta(hours=1)
     assert audit.summary(since=future) == {}
@@ -124,6 +148,17 @@ def test_summary_answers_how_did_a_version_do(reg, audit):
         audit.rows(since=datetime.now())
     with pytest.raises(ValueError, match="ISO time"):
         audit.rows(since="yesterday")
+
+
+def test_summary_latency_percentiles_of_known_latencies(audit):
+    """Latencies 1..100 ms in a shuffled order: p50 is 50.5 ms, p99 is 99.01 ms (linear interpolation)."""
+    for i, ms in enumerate([37, *range(1, 37), *range(38, 101)][::-1]):
+        p = Prediction(labels=[1], probabilities=None, version="1.0.0", request_id=f"req-{i}", latency_ms=float(ms))
+        audit.record(p, artifact_sha256="0" * 64)
+    audit.flush()
+    s = audit.summary()["1.0.0"]
+    assert s["requests"] == 100
+    assert s["p50_ms"] == pytest.approx(50.5) and s["p99_ms"] == pytest.approx(99.01)
 
 
 def test_closed_log_refuses_new_rows_but_keeps_them(reg, tmp_path):
@@ -154,20 +189,33 @@ def _pred(request_id, labels=(1,), version="1.0.0"):
     return Prediction(labels=list(labels), probabilities=None, version=version, request_id=request_id)
 
 
+class _ParkedWriter:
+    """Parks a log's writer thread (it calls ``set()`` on a queued flush item) until :meth:`release`."""
+
+    def __init__(self, log):
+        self.entered, self._go = threading.Event(), threading.Event()
+        log._writer.queue.put(("flush", self))
+        assert self.entered.wait(10), "the writer thread never reached the parking spot"
+
+    def set(self):  # called by the writer thread
+        self.entered.set()
+        assert self._go.wait(10), "the test never released the writer"
+
+    def release(self):
+        self._go.set()
+
+
 def test_one_bad_row_does_not_cost_its_batch_and_is_reported_once(tmp_path):
     log = pl.AuditLog(tmp_path / "a.sqlite")
     try:
-        # Hold the database's write lock so the writer stalls on a first row; the next rows then
-        # queue up and reach the database together, in ONE batch.
-        blocker = sqlite3.connect(log.path, isolation_level=None)
-        blocker.execute("BEGIN IMMEDIATE")
+        # Park the writer thread after a first row; the next rows then queue up behind it and
+        # reach the database together, in ONE batch.
         log.record(_pred("req-first"), artifact_sha256="0" * 64)
-        time.sleep(0.3)
+        parked = _ParkedWriter(log)
         for rid in ("req-a", "req-b", "req-a", "req-c"):  # "req-a" twice: a duplicate request_id
             log.record(_pred(rid), artifact_sha256="0" * 64)
-        time.sleep(0.1)
-        blocker.execute("ROLLBACK")
-        blocker.close()
+        assert log._writer.queue.qsize() == 4  # all four wait behind the parked writer
+        parked.release()
         with pytest.raises(AuditError, match=r"1 row\(s\) could not be written.*duplicate request_id 'req-a'"):
             log.flush()
         assert sorted(r["request_id"] for r in log.rows()) == ["req-a", "req-b", "req-c", "req-first"]
@@ -204,16 +252,28 @@ def test_record_outcome_takes_a_series_or_an_array(reg, audit):
     assert audit.get(q.request_id)["outcome"] == y.iloc[:3].tolist()
 
 
-def test_a_closed_log_refuses_outcomes_and_flushes_at_once(tmp_path):
+def test_a_closed_log_refuses_outcomes_and_flush_fails_without_waiting(tmp_path, monkeypatch):
+    from persistlib.serving import audit as audit_module
+
+    waits = []
+
+    class WatchedEvent(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            return super().wait(timeout)
+
+    monkeypatch.setattr(audit_module, "threading", SimpleNamespace(Event=WatchedEvent))
     log = pl.AuditLog(tmp_path / "a.sqlite")
+    log.record(_pred("req-kept"), artifact_sha256="0" * 64)
+    log.flush(timeout=5)
+    assert waits == [5], "an open log's flush waits for its writer"
     log.close()
     assert log.closed
     with pytest.raises(AuditError, match="closed"):
         log.record_outcome("req-0", 1)
-    t0 = time.monotonic()
-    with pytest.raises(AuditError, match="closed"):
-        log.flush(timeout=5)
-    assert time.monotonic() - t0 < 1
+    with pytest.raises(AuditError, match="this AuditLog is closed, so it cannot flush"):
+        log.flush(timeout=30)
+    assert waits == [5], "a closed log's flush failed at once, without waiting for the writer"
 
 
 def test_an_unreferenced_log_stops_its_writer_thread(tmp_path):

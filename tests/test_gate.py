@@ -2,6 +2,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sklearn.dummy import DummyClassifier
 from sklearn.svm import LinearSVC
 
@@ -62,7 +64,73 @@ def test_threshold_met_but_below_baseline_fails():
 def test_tolerance_absorbs_small_regressions():
     gate = pl.Gate({"accuracy": 0.88}, baseline={"accuracy": 0.91}, tolerance=0.03)
     assert gate.check({"accuracy": 0.885}).passed
-    assert not gate.check({"accuracy": 0.875}).passed  # tolerance never lowers the threshold
+    assert not gate.check({"accuracy": 0.875}).passed
+
+
+@pytest.mark.parametrize("value", [0.88, 0.7, 0.0, 1.0])
+def test_a_value_exactly_on_the_threshold_passes(value):
+    report = pl.Gate({"accuracy": value}).check({"accuracy": value})
+    assert report["accuracy"].meets_threshold and report.passed
+    below = pl.Gate({"accuracy": value}).check({"accuracy": value - 1e-9})
+    assert not below["accuracy"].meets_threshold and not below.passed
+
+
+def test_tolerance_lowers_the_baseline_never_the_threshold():
+    """Within the tolerance of the baseline but below the threshold: the threshold still fails."""
+    gate = pl.Gate({"accuracy": 0.90}, baseline={"accuracy": 0.90}, tolerance=0.05)
+    row = gate.check({"accuracy": 0.87})["accuracy"]
+    assert row.matches_baseline is True  # 0.87 >= 0.90 - 0.05: the tolerance absorbs it ...
+    assert row.meets_threshold is False  # ... but 0.87 < 0.90 (not 0.90 - 0.05) is below the threshold
+    assert not gate.check({"accuracy": 0.87}).passed
+    assert gate.check({"accuracy": 0.90}).passed
+
+
+def test_the_baseline_edge_passes_exactly_at_baseline_minus_tolerance():
+    edge = pl.Gate({"accuracy": 0.5}, baseline={"accuracy": 0.91}, tolerance=0.02)
+    assert edge.check({"accuracy": 0.89})["accuracy"].matches_baseline is True
+    assert edge.check({"accuracy": 0.89}).passed
+    assert edge.check({"accuracy": 0.889999})["accuracy"].matches_baseline is False
+    # 0.52 - 0.05 is 0.47000000000000003 in floating point: 0.47 is still exactly on the edge.
+    recall = pl.Gate({"recall": 0.3}, baseline={"recall": 0.52}, tolerance=0.05)
+    assert 0.52 - 0.05 > 0.47 and recall.check({"recall": 0.47}).passed
+    assert not recall.check({"recall": 0.469999}).passed
+    same = pl.Gate({"accuracy": 0.5}, baseline={"accuracy": 0.91})
+    assert same.check({"accuracy": 0.91}).passed  # equal to production is not a regression
+    assert not same.check({"accuracy": 0.909999}).passed
+
+
+_GRID = 20  # scores are k / 20: ties between a value, a threshold and a baseline are frequent
+_NAMES = ("accuracy", "precision", "recall")
+
+
+# 4/20 - 1/20 is 0.15000000000000002 in floating point: 3/20 sits exactly on the baseline edge.
+@example(thresholds={"accuracy": 0}, baseline={"accuracy": 4}, tolerance=1, values=dict.fromkeys(_NAMES, 3))
+@given(
+    thresholds=st.dictionaries(st.sampled_from(_NAMES), st.integers(0, _GRID), min_size=1),
+    baseline=st.none() | st.dictionaries(st.sampled_from(_NAMES), st.integers(0, _GRID)),
+    tolerance=st.integers(0, 4),
+    values=st.fixed_dictionaries({m: st.integers(0, _GRID) for m in _NAMES}),
+)
+def test_passed_iff_every_metric_reaches_its_threshold_and_the_baseline_minus_tolerance(
+    thresholds, baseline, tolerance, values
+):
+    """The oracle works in whole twentieths, so it has no floating-point edge of its own."""
+    gate = pl.Gate(
+        {m: t / _GRID for m, t in thresholds.items()},
+        baseline=None if baseline is None else {m: b / _GRID for m, b in baseline.items()},
+        tolerance=tolerance / _GRID,
+    )
+    report = gate.check({m: v / _GRID for m, v in values.items()})
+    base = baseline or {}
+    meets = {m: values[m] >= t for m, t in thresholds.items()}
+    matches = {m: values[m] >= b - tolerance for m, b in base.items()}
+    assert report.passed is (all(meets.values()) and all(matches.values()))
+    assert sorted(r.metric for r in report.rows) == sorted(set(thresholds) | set(base))
+    for row in report.rows:
+        assert row.meets_threshold is meets.get(row.metric, True)
+        assert row.matches_baseline is matches.get(row.metric)
+    assert (report.failures() == []) is report.passed
+    assert report.verdict == ("PASS" if report.passed else "FAIL")
 
 
 def test_no_baseline_means_baseline_check_is_not_applicable():

@@ -35,6 +35,11 @@ def reg(two_forests):
 @pytest.fixture()
 def live(reg):
     """(ModelServer, base_url); the HTTP server is stopped, and checked stopped, afterwards."""
+
+    def http_threads():
+        return {t for t in threading.enumerate() if t.name == "persistlib-http"}
+
+    before = http_threads()  # e.g. the module's shared server
     server = pl.ModelServer(reg)
     url = pl.start_http(server)
     try:
@@ -42,7 +47,16 @@ def live(reg):
     finally:
         pl.stop_http(url)
     assert url not in running_servers()
-    assert not [t for t in threading.enumerate() if t.name == "persistlib-http"]
+    assert http_threads() == before, "the server's thread is gone"
+
+
+@pytest.fixture(scope="module")
+def shared_live(reg):
+    """One (ModelServer, base_url) for the bad-input tables: a refused request changes nothing."""
+    server = pl.ModelServer(reg)
+    url = pl.start_http(server)
+    yield server, url
+    pl.stop_http(url)
 
 
 def test_predict_health_version(live):
@@ -93,15 +107,32 @@ def test_admin_swap_and_rollback(live):
         (json.dumps({"rows": [{**GOOD, "contract": [1]}]}).encode(), 422, "not a number"),
         (b'{"rows": [{"tenure_months": NaN}]}', 422, "feature"),
         (json.dumps({"rows": [GOOD], "user_id": [1]}).encode(), 422, "user_id"),
+        pytest.param(json.dumps({"rows": [GOOD], "user_id": True}).encode(), 422, "user_id", id="boolean-user_id"),
+        pytest.param(json.dumps({"rows": [GOOD], "user_id": False}).encode(), 422, "user_id", id="false-user_id"),
+        (json.dumps({"rows": [GOOD], "user_id": 1.5}).encode(), 422, "user_id"),
     ],
 )
-def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(live, body, status, words):
-    _, url = live
+def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(shared_live, body, status, words):
+    _, url = shared_live
     with httpx.Client(base_url=url) as c:
         r = c.post("/predict", content=body, headers={"content-type": "application/json"})
         assert r.status_code == status, r.text
         assert words in r.json()["detail"]
         assert c.post("/predict", json={"rows": [GOOD]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[1, 2]", b'"2.0.0"', b"null", b"7", b"true", b'{"ref": 2}', b'{"ref": ""}', b'{"ref": ["2.0.0"]}', b"{}"],
+)
+def test_a_bad_admin_swap_body_is_a_422_and_nothing_moves(shared_live, body):
+    server, url = shared_live
+    headers = {"content-type": "application/json", **auth(server)}
+    with httpx.Client(base_url=url) as c:
+        r = c.post("/admin/swap", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith('send a JSON object {"ref": "<version or alias>"}')
+        assert server.version == "1.0.0" and c.post("/predict", json={"rows": [GOOD]}).status_code == 200
 
 
 def test_hammering_http_while_swapping_gives_zero_errors(live, reg):
@@ -161,8 +192,9 @@ def test_start_http_on_a_port_in_use_is_an_http_server_error(reg):
 def test_cli_refuses_a_missing_registry(tmp_path, capsys):
     assert main(["serve", "--registry", str(tmp_path / "nope")]) == 2
     assert "no registry folder" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["serve"])  # --registry is required
+    assert info.value.code == 2 and "--registry" in capsys.readouterr().err
 
 
 def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 30) -> httpx.Response:
@@ -177,39 +209,17 @@ def _wait_for_health(url: str, proc: subprocess.Popen, timeout: float = 30) -> h
             time.sleep(0.1)
 
 
-def test_cli_serves_a_registry(reg):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        r = _wait_for_health(f"http://127.0.0.1:{port}", proc)
-        assert r.json() == {"status": "ok", "version": "1.0.0", "audit": None}
-        assert httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": [GOOD]}).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def test_hot_swap_console_over_http(live):
-    pytest.importorskip("ipywidgets")
+def test_hot_swap_console_over_http(live, wait_until):
     server, url = live
     console = pl.HotSwapConsole(url, rows=[GOOD], swap_to=["2.0.0"])
     assert repr(console) == "<HotSwapConsole: v1.0.0, stopped, 0 errors>"
     console.start()
     try:
-        deadline = time.monotonic() + 5
-        while console.requests < 10 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: console.requests >= 10, "10 requests before the swap")
         console.swap_button.click()
         assert server.version == "2.0.0"
         n = console.requests
-        while console.requests < n + 10 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: console.requests >= n + 10, "10 more requests after the swap")
     finally:
         console.stop()
     assert console.errors == 0 and console.versions_seen == ["1.0.0", "2.0.0"]
@@ -256,61 +266,77 @@ def test_start_http_serves_a_model_server_and_stop_http_stops_it(tmp_path):
     finally:
         assert pl.stop_http(url) == [url]
     assert url not in running_servers()
-    with pytest.raises(httpx.TransportError):
+    with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health", timeout=1)
 
 
-class _SlowLoads:
-    """Wraps a registry; while ``delay`` is set, load() sleeps (a slow swap holds the swap lock)."""
+class _HeldLoads:
+    """Wraps a registry; while ``hold`` is set, load() signals ``loading`` and waits for ``release``."""
 
     def __init__(self, inner):
-        self.inner, self.delay = inner, 0.0
-        self.loading = threading.Event()
+        self.inner, self.hold = inner, False
+        self.loading, self.release = threading.Event(), threading.Event()
 
     def load(self, ref):
-        if self.delay:
+        if self.hold:
             self.loading.set()
-            time.sleep(self.delay)
+            assert self.release.wait(30), "the test never released the load"
         return self.inner.load(ref)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
 
-def test_health_stays_fast_while_a_rollback_waits_for_a_slow_swap(reg):
-    slow = _SlowLoads(reg)
-    server = pl.ModelServer(slow)
+class _WatchedLock:
+    """A lock that says when someone has to wait for it (``contended`` is set before they block)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.contended = threading.Event()
+
+    def __enter__(self):
+        if not self._lock.acquire(blocking=False):
+            self.contended.set()
+            self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def test_health_answers_while_a_rollback_waits_for_a_slow_swap(reg):
+    """/health is answered while a rollback provably waits for the swap lock that a slow swap holds."""
+    held = _HeldLoads(reg)
+    server = pl.ModelServer(held)
     server.swap("2.0.0")  # now there is something to roll back to
+    server._swap_lock = lock = _WatchedLock()
     url = pl.start_http(server)
+    results = {}
+
+    def post(name, path, body):
+        results[name] = httpx.post(f"{url}{path}", json=body, headers=auth(server), timeout=30)
+
+    swap = threading.Thread(target=post, args=("swap", "/admin/swap", {"ref": "1.0.0"}))
+    rollback = threading.Thread(target=post, args=("rollback", "/admin/rollback", {}))
     try:
-        slow.delay = 2.0
-        results = {}
-        swap = threading.Thread(
-            target=lambda: results.setdefault(
-                "swap", httpx.post(f"{url}/admin/swap", json={"ref": "1.0.0"}, headers=auth(server), timeout=30)
-            )
-        )
+        held.hold = True
         swap.start()
-        assert slow.loading.wait(5)
-        rollback = threading.Thread(
-            target=lambda: results.setdefault(
-                "rollback", httpx.post(f"{url}/admin/rollback", json={}, headers=auth(server), timeout=30)
-            )
-        )
+        assert held.loading.wait(10), "the swap never started loading"  # it holds the swap lock now
         rollback.start()
-        time.sleep(0.3)  # the rollback request is now waiting for the swap lock
-        t0 = time.perf_counter()
-        health = httpx.get(f"{url}/health", timeout=30)
-        elapsed = time.perf_counter() - t0
-        assert health.status_code == 200
-        assert elapsed < 0.5, f"GET /health took {elapsed:.2f}s while a rollback waited"
-        swap.join(10)
-        rollback.join(10)
-        assert results["swap"].json() == {"version": "1.0.0", "previous": "2.0.0"}
-        assert results["rollback"].json()["version"] == "2.0.0"
+        assert lock.contended.wait(10), "the rollback never waited for the swap lock"
+        health = httpx.get(f"{url}/health", timeout=10)
+        assert health.status_code == 200 and health.json()["version"] == "2.0.0"
+        # /health was answered while both admin requests were still stuck behind the held load:
+        assert not held.release.is_set() and swap.is_alive() and rollback.is_alive() and results == {}
     finally:
-        slow.delay = 0.0
+        held.release.set()
+        for t in (swap, rollback):
+            if t.ident is not None:
+                t.join(30)
+        held.hold = False
         pl.stop_http(url)
+    assert results["swap"].json() == {"version": "1.0.0", "previous": "2.0.0"}
+    assert results["rollback"].json() == {"version": "2.0.0", "previous": "1.0.0"}
 
 
 def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
@@ -345,7 +371,8 @@ def test_version_reads_one_snapshot_even_if_a_swap_lands_between_reads(reg):
         pl.stop_http(url)
 
 
-def test_cli_with_port_0_prints_the_real_url(reg):
+def test_cli_serves_a_registry_on_the_port_it_prints(reg):
+    """The server binds port 0 itself and prints the port it got: no free-port race."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "persistlib", "serve", "--registry", str(reg.root), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -358,6 +385,7 @@ def test_cli_with_port_0_prints_the_real_url(reg):
         url = line.rstrip().rsplit(" ", 1)[1]
         r = _wait_for_health(url, proc)
         assert r.json() == {"status": "ok", "version": "1.0.0", "audit": None}
+        assert httpx.post(f"{url}/predict", json={"rows": [GOOD]}).json()["version"] == "1.0.0"
     finally:
         proc.terminate()
         proc.wait(10)

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import persistlib as pl
+from persistlib import errors
 from persistlib.__main__ import main
 from persistlib.data import CHURN_FEATURES
 from persistlib.serving.http import DEFAULT_MAX_ROWS
@@ -213,8 +214,11 @@ def test_no_server_path_in_a_reply(live, reg):
     assert r.status_code == 404 and str(reg.root) not in r.text and "<registry>" in r.text
 
 
-@pytest.mark.parametrize("damage", ["card", "aliases"])
-def test_a_swap_that_cannot_happen_is_a_409_and_the_old_model_keeps_serving(tmp_path, damage):
+@pytest.mark.parametrize(
+    "damage, error, words",
+    [("card", errors.CardError, "missing required field"), ("aliases", errors.RegistryFileError, "not UTF-8")],
+)
+def test_a_swap_that_cannot_happen_is_a_409_and_the_old_model_keeps_serving(tmp_path, damage, error, words):
     from sklearn.tree import DecisionTreeClassifier
 
     X, y = pl.make_churn(300, random_state=3)
@@ -228,7 +232,7 @@ def test_a_swap_that_cannot_happen_is_a_409_and_the_old_model_keeps_serving(tmp_
     else:
         (r.root / "aliases.json").write_bytes(b"\xff")
         ref = "production"
-    with pytest.raises(pl.PersistError):
+    with pytest.raises(error, match=words):
         server.swap(ref)
     url = pl.start_http(server)
     try:
@@ -424,7 +428,7 @@ def test_a_read_only_audit_log_shows_on_health_and_the_policy_decides(reg, tmp_p
         audit.flush()  # the writer is idle now, with its connection open
         audit._writer.con.execute("PRAGMA query_only=ON")  # the database refuses writes, even for root
         assert httpx.post(f"{url}/predict", json={"rows": [GOOD]}).status_code == 200  # not known yet
-        with pytest.raises(pl.PersistError):
+        with pytest.raises(errors.AuditError, match="readonly"):
             audit.flush()  # the write failed: now the log knows
         health = httpx.get(f"{url}/health")
         body = health.json()

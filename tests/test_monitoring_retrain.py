@@ -380,5 +380,5 @@ def test_the_loop_refuses_bad_parts_and_alarm_options(world):
         RetrainLoop(w.registry, w.server, tree, monitor=monitor, audit=w.audit, alarm={"max_latency": 1})
     with pytest.raises(InvalidArgumentError, match="max_rate_shift"):
         RetrainLoop(w.registry, w.server, tree, monitor=monitor, audit=w.audit, alarm={"max_rate_shift": 2})
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="positional argument"):
         RetrainLoop(w.registry, w.server, tree, monitor)  # options are keyword-only

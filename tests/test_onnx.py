@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -124,7 +126,7 @@ def test_export_argument_errors(small_model, churn_split, tmp_path):
 
 
 def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
-    from persistlib.format_benchmark import compare_formats, plot_comparison
+    from persistlib.format_benchmark import Latency, compare_formats, plot_comparison
 
     X_test = churn_split[1]
     rows = compare_formats(
@@ -136,8 +138,7 @@ def test_compare_formats_side_by_side(small_model, churn_split, tmp_path):
     assert rows[1]["bytes"] < rows[0]["bytes"]  # compress=3 shrinks a forest
     for r in rows:
         assert r["model"] == "RF(10)" and r["batch_rows"] == 50
-        assert 0 < r["single_p50_s"] <= r["single_p99_s"]
-        assert r["save_s"] > 0 and r["load_s"] > 0 and r["batch_s"] > 0
+        assert set(r) == {"model", "format", "bytes", "save_s", "load_s", *Latency.__dataclass_fields__}
     fig = plot_comparison(rows)
     assert len(fig.axes) == 4
     with pytest.raises(ValueError, match="at least one row"):
@@ -151,8 +152,27 @@ def test_predict_latency_counts_calls_and_checks_arguments(churn_split):
     sizes = []
     lat = predict_latency(lambda rows: sizes.append(len(rows)), X_test, n_single=7, batch_rows=30, batch_repeat=2)
     assert sizes == [1] * 10 + [30, 30]  # 3 warm-up + 7 timed single rows, then 2 batches
-    assert lat.batch_rows == 30 and lat.single_p50_s <= lat.single_p99_s
+    assert lat.batch_rows == 30
     with pytest.raises(ValueError, match="n_single must be an integer >= 1"):
         predict_latency(len, X_test, n_single=0)
     with pytest.raises(ValueError, match="at least one row"):
         predict_latency(len, X_test.iloc[:0])
+
+
+def test_predict_latency_times_each_call_on_the_clock(churn_split, monkeypatch):
+    """A fake clock that each call advances by a known duration: the figures are exact."""
+    from persistlib import format_benchmark
+    from persistlib.format_benchmark import predict_latency
+
+    now = [0.0]
+    # 3 slow warm-up calls (never timed), 7 single rows taking 1..7 ms (shuffled), 2 batches.
+    durations = iter([9.0, 9.0, 9.0, 0.004, 0.001, 0.007, 0.002, 0.006, 0.003, 0.005, 0.050, 0.030])
+
+    def predict(rows):
+        now[0] += next(durations)
+
+    monkeypatch.setattr(format_benchmark, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    lat = predict_latency(predict, churn_split[1], n_single=7, batch_rows=30, batch_repeat=2)
+    assert lat.single_p50_s == pytest.approx(0.004)  # the median of 1..7 ms; the warm-ups are left out
+    assert lat.single_p99_s == pytest.approx(0.00694)  # between the 6 ms and 7 ms calls, near the top
+    assert lat.batch_s == pytest.approx(0.030)  # the best of the two batches

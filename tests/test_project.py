@@ -1,5 +1,6 @@
 """The project's promises about itself: pins, Binder, layering, notebooks."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -98,7 +99,8 @@ def test_lazy_names_resolve_to_their_modules():
         path = ROOT / "persistlib" / (module.replace(".", "/") + ".py")
         pkg = ROOT / "persistlib" / module / "__init__.py"
         assert path.exists() or pkg.exists(), f"persistlib.{name} points at missing module {module}"
-        assert getattr(persistlib, name) is not None, f"persistlib.{name} does not resolve"
+        target = importlib.import_module(f"persistlib.{module}")
+        assert getattr(persistlib, name) is getattr(target, name), f"persistlib.{name} is not {module}.{name}"
     with pytest.raises(AttributeError):
         persistlib.no_such_name  # noqa: B018
 

@@ -109,6 +109,63 @@ def test_tampered_artefact_is_refused_before_unpickling(registry, small_model, t
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("swap_after", ["read", "hash"])
+def test_only_the_bytes_that_were_hashed_are_unpickled(
+    registry, small_model, churn_split, tmp_path, monkeypatch, swap_after
+):
+    """An attacker swaps the file between the check and the use: the swapped file is never unpickled.
+
+    The swap happens right after the artefact is read (or right after its bytes are hashed).
+    A load that reads the file again to unpickle it would run the marker payload.
+    """
+    from persistlib import artefacts
+
+    registry.save(small_model)
+    artefact = registry.root / "model_v1.0.0.pkl"
+    marker = tmp_path / "pwned.txt"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    swapped = []
+
+    def swap_file_on_disk():
+        artefact.write_bytes(pickle.dumps(Evil()))
+        swapped.append(True)
+
+    if swap_after == "read":
+        real_read = artefacts.read_regular
+
+        def read_then_swap(*args, **kwargs):
+            data = real_read(*args, **kwargs)
+            swap_file_on_disk()
+            return data
+
+        monkeypatch.setattr(artefacts, "read_regular", read_then_swap)
+    else:
+
+        class HashThenSwap:
+            def __getattr__(self, name):
+                return getattr(hashlib, name)
+
+            @staticmethod
+            def sha256(*args, **kwargs):
+                digest = hashlib.sha256(*args, **kwargs)
+                swap_file_on_disk()
+                return digest
+
+        monkeypatch.setattr(artefacts, "hashlib", HashThenSwap())
+
+    model, card = registry.load("1.0.0")
+    assert swapped == [True], "the file was swapped exactly once, after the check"
+    assert not marker.exists(), "the swapped file was unpickled"
+    assert type(model).__name__ == "RandomForestClassifier"
+    X_test = churn_split[1]
+    assert (model.predict(X_test) == small_model.predict(X_test)).all()
+    assert artefact.read_bytes() == pickle.dumps(Evil())  # the swap really happened on disk
+
+
 def test_truncated_and_missing_artefacts(registry, small_model):
     registry.save(small_model)
     pkl = registry.root / "model_v1.0.0.pkl"
@@ -323,5 +380,5 @@ def test_a_skops_registry_refuses_pickles_unless_allowed(tmp_path, small_model):
     assert secure.load("1.0.0", allow_pickle=True)[1].format == "joblib"
     card = secure.save(small_model)
     assert secure.load(card.version)[1].format == "skops"
-    with pytest.raises(pl.UntrustedTypeError):
+    with pytest.raises(pl.UntrustedTypeError, match="pickle-based"):
         pl.Registry(tmp_path / "r").load("1.0.0", allow_pickle=False)

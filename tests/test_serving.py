@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -87,7 +88,7 @@ def test_rollback_before_any_swap_is_refused(two_versions):
 def test_failed_swaps_keep_the_old_model_serving(two_versions, tmp_path):
     reg, X, _ = two_versions
     server = pl.ModelServer(reg)
-    with pytest.raises(pl.VersionNotFoundError):
+    with pytest.raises(pl.VersionNotFoundError, match="no version or alias '9.9.9'"):
         server.swap("9.9.9")
     assert server.version == "1.0.0"
     # A tampered artefact fails verification before unpickling; nothing changes.
@@ -98,7 +99,7 @@ def test_failed_swaps_keep_the_old_model_serving(two_versions, tmp_path):
     s2 = pl.ModelServer(copy)
     artefact = copy.root / "model_v1.1.0.pkl"
     artefact.write_bytes(artefact.read_bytes()[:-10])
-    with pytest.raises(pl.IntegrityError):
+    with pytest.raises(pl.IntegrityError, match="v1.1.0: model_v1.1.0.pkl does not match its card"):
         s2.swap("1.1.0")
     assert s2.version == "1.0.0" and s2.previous_version is None
     assert s2.predict(X.iloc[:1]).version == "1.0.0"
@@ -119,7 +120,7 @@ def test_swap_without_ref_follows_the_alias(two_versions, tmp_path):
 
 
 class _SlowModel:
-    """A tiny classifier whose predict_proba can be told to wait, to hold a request in flight."""
+    """A tiny classifier whose predict_proba can be held, to keep a request in flight."""
 
     feature_names_in_ = np.array(FEATURES, dtype=object)
     classes_ = np.array([0, 1])
@@ -129,10 +130,16 @@ class _SlowModel:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.release.set()
+        self.during_predict = None  # called once, in the middle of the next predict_proba
+        self.held_too_long = False
 
     def predict_proba(self, X):
         self.entered.set()
-        self.release.wait(5)
+        if not self.release.wait(30):
+            self.held_too_long = True  # the test never released it: the test fails below
+        if self.during_predict is not None:
+            action, self.during_predict = self.during_predict, None
+            action()
         p = np.zeros((len(X), 2))
         p[:, self.answer] = 1.0
         return p
@@ -156,32 +163,91 @@ class _DictRegistry:
             raise pl.VersionNotFoundError(f"no {ref!r}")
         return v
 
-    def load(self, ref):
+    def card(self, ref):
         v = self.resolve(ref)
-        card = ModelCard(
+        return ModelCard(
             version=v,
             trained_at="2026-01-01T00:00:00+00:00",
             algorithm="Slow",
             artifact=f"m{v}",
-            artifact_sha256="0" * 64,
+            artifact_sha256=hashlib.sha256(v.encode()).hexdigest(),  # each version its own
         )
-        return self.models[v], card
+
+    def load(self, ref):
+        return self.models[self.resolve(ref)], self.card(ref)
 
 
-def test_requests_in_flight_finish_on_the_old_model():
+def test_a_swap_finishes_while_a_request_is_still_in_flight():
     old, new = _SlowModel(0), _SlowModel(1)
     server = pl.ModelServer(_DictRegistry({"1.0.0": old, "2.0.0": new}))
     old.entered.clear()
-    old.release.clear()
+    old.release.clear()  # the next request on 1.0.0 stays inside the model until we release it
     result = {}
-    t = threading.Thread(target=lambda: result.setdefault("p", server.predict(dict.fromkeys(FEATURES, 1))))
-    t.start()
-    assert old.entered.wait(5)
-    assert server.swap("2.0.0") == "2.0.0"  # the swap does not wait for the request in flight
-    assert server.predict(dict.fromkeys(FEATURES, 1)).labels == [1]
-    old.release.set()
-    t.join(5)
-    assert result["p"].version == "1.0.0" and result["p"].labels == [0]
+    request = threading.Thread(target=lambda: result.setdefault("p", server.predict(dict.fromkeys(FEATURES, 1))))
+    request.start()
+    swapped = threading.Event()
+    swapper = threading.Thread(target=lambda: (server.swap("2.0.0"), swapped.set()))
+    try:
+        assert old.entered.wait(10), "the request never reached the model"
+        swapper.start()
+        finished = swapped.wait(10)
+        still_in_flight = request.is_alive() and "p" not in result
+        assert finished, "swap() waited for the request in flight"
+        assert still_in_flight, "the request had already left the model, so the swap proved nothing"
+        assert server.version == "2.0.0"
+        assert server.predict(dict.fromkeys(FEATURES, 1)).labels == [1]  # new requests: the new model
+    finally:
+        old.release.set()
+        request.join(10)
+        if swapper.ident is not None:
+            swapper.join(10)
+    assert not old.held_too_long
+    assert result["p"].version == "1.0.0" and result["p"].labels == [0]  # it finished on the old model
+
+
+@pytest.mark.parametrize("swap_during", ["validation", "inference"])
+def test_a_request_uses_one_model_throughout_even_if_a_swap_lands_mid_request(tmp_path, monkeypatch, swap_during):
+    """Force the race: a swap lands between the request's first look at the server and its last.
+
+    Whatever the request reports (version, labels, probabilities) and whatever the audit
+    records (version, artefact sha256, answer) must all come from the model it started on.
+    """
+    from persistlib.serving import server as server_module
+
+    old, new = _SlowModel(0), _SlowModel(1)
+    registry = _DictRegistry({"1.0.0": old, "2.0.0": new})
+    with pl.AuditLog(tmp_path / "audit.sqlite") as audit:
+        server = pl.ModelServer(registry, audit=audit)
+        swaps = []
+
+        def swap_now():
+            swaps.append(server.swap("2.0.0"))
+
+        if swap_during == "inference":
+            old.during_predict = swap_now  # the model itself triggers the swap, mid-request
+        else:
+            real_validate = server_module.validate_rows
+            armed = [True]
+
+            def validate_then_swap(*args, **kwargs):
+                out = real_validate(*args, **kwargs)
+                if armed:  # once: the swap's own warm-up validates rows too
+                    armed.clear()
+                    swap_now()
+                return out
+
+            monkeypatch.setattr(server_module, "validate_rows", validate_then_swap)
+        p = server.predict(dict.fromkeys(FEATURES, 1))
+        assert swaps == ["2.0.0"] and server.version == "2.0.0", "the swap landed during the request"
+        assert (p.version, p.labels, p.probabilities) == ("1.0.0", [0], [[1.0, 0.0]])
+        audit.flush()
+        row = audit.get(p.request_id)
+        assert row["version"] == "1.0.0" and row["prediction"] == [0]
+        assert row["artifact_sha256"] == registry.card("1.0.0").artifact_sha256
+        after = server.predict(dict.fromkeys(FEATURES, 1))  # the next request: all on the new model
+        audit.flush()
+        assert (after.version, after.labels) == ("2.0.0", [1])
+        assert audit.get(after.request_id)["artifact_sha256"] == registry.card("2.0.0").artifact_sha256
 
 
 def test_registry_without_the_contract_is_refused():
@@ -288,16 +354,16 @@ def test_good_rows_become_an_ordered_float_frame():
 def test_bad_input_is_a_persist_error_and_the_server_keeps_serving(two_versions):
     reg, X, _ = two_versions
     server = pl.ModelServer(reg)
-    with pytest.raises(pl.PersistError):
+    with pytest.raises(InvalidInputError, match=r"row 0 has missing feature\(s\).*unknown feature\(s\) \['nope'\]"):
         server.predict([{"nope": 1}])
+    assert issubclass(InvalidInputError, pl.PersistError)
     assert server.predict(X.iloc[:1]).version == "1.0.0"
 
 
 # --------------------------------------------------------------------------- HotSwapConsole
 
 
-def test_hot_swap_console_driven_from_python(two_versions):
-    pytest.importorskip("ipywidgets")
+def test_hot_swap_console_driven_from_python(two_versions, wait_until):
     reg, X, _ = two_versions
     server = pl.ModelServer(reg)
     console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"), swap_to=["2.0.0", "1.0.0"])
@@ -305,14 +371,11 @@ def test_hot_swap_console_driven_from_python(two_versions):
     assert "persistlib-hotswap" in console._dom_classes
     console.start()
     try:
-        deadline = time.monotonic() + 5
-        while console.requests < 20 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: console.requests >= 20, "20 requests before the swap")
         console.swap_button.click()
         assert server.version == "2.0.0" and console.status.value.startswith("✓ swap: now serving v2.0.0")
         n = console.requests
-        while console.requests < n + 20 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: console.requests >= n + 20, "20 more requests after the swap")
     finally:
         console.stop()
     assert not console.running
@@ -329,18 +392,17 @@ def test_hot_swap_console_driven_from_python(two_versions):
     assert server.version == "1.0.0" and "rollback: now serving v1.0.0" in console.status.value
 
 
-def test_hot_swap_console_reports_a_failed_swap_and_counts_errors(two_versions):
-    pytest.importorskip("ipywidgets")
+def test_hot_swap_console_reports_a_failed_swap_and_counts_errors(two_versions, wait_until):
     reg, _, _ = two_versions
     server = pl.ModelServer(reg)
     console = pl.HotSwapConsole(server, rows=[{"bad": 1}], swap_to="9.9.9")
     console.swap_button.click()
     assert console.status.value.startswith("✗ swap failed, still serving v1.0.0")
     console.start()
-    deadline = time.monotonic() + 5
-    while console.requests < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    console.stop()
+    try:
+        wait_until(lambda: console.requests >= 3, "3 requests")
+    finally:
+        console.stop()
     assert console.errors == console.requests >= 3 and "missing feature" in console.last_error
     with pytest.raises(TypeError, match="ModelServer or an http"):
         pl.HotSwapConsole(42)
@@ -449,7 +511,6 @@ def test_server_record_outcome_feeds_the_router_and_the_audit_log(two_versions, 
 
 
 def test_first_swap_click_changes_the_version_with_default_refs(two_versions):
-    pytest.importorskip("ipywidgets")
     reg, X, _ = two_versions
     server = pl.ModelServer(reg)  # serving 1.0.0, which is registry.versions()[0]
     console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"))
@@ -460,7 +521,6 @@ def test_first_swap_click_changes_the_version_with_default_refs(two_versions):
 
 
 def test_clean_step_is_computed_from_the_timeline(two_versions):
-    pytest.importorskip("ipywidgets")
     reg, X, _ = two_versions
     console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"))
     assert not console.clean_step  # nothing answered yet
@@ -475,7 +535,6 @@ def test_clean_step_is_computed_from_the_timeline(two_versions):
 
 
 def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):
-    pytest.importorskip("ipywidgets")
     reg, X, _ = two_versions
     console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"))
     release = threading.Event()
@@ -491,7 +550,6 @@ def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):
 
 
 def test_next_ref_never_picks_the_version_already_serving():
-    pytest.importorskip("ipywidgets")
     from persistlib.widgets.serving import next_ref
 
     refs = ["1.0.0", "2.0.0", "3.0.0"]
@@ -517,7 +575,6 @@ def test_next_ref_never_picks_the_version_already_serving():
 
 
 def test_chart_sorts_versions_numerically_and_aliases_last():
-    pytest.importorskip("ipywidgets")
     from persistlib.widgets.serving import _version_key
 
     assert sorted(["10.0.0", "2.0.0", "v1.10.0", "1.9.0", "canary"], key=_version_key) == [

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("ipywidgets")
-pytest.importorskip("matplotlib")
-
+import ipywidgets  # noqa: F401 -- a course requirement: missing is a failure, not a skip
 import joblib
+import matplotlib  # noqa: F401 -- a course requirement: missing is a failure, not a skip
+import pytest
 
 import persistlib as pl
 from persistlib.widgets.compression import default_methods

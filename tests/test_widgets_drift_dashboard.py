@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import ipywidgets  # noqa: F401 -- a course requirement: missing is a failure, not a skip
+import matplotlib  # noqa: F401 -- a course requirement: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("ipywidgets")
-pytest.importorskip("matplotlib")
-
 from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
+import ipywidgets  # noqa: F401 -- a course requirement: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("ipywidgets")
 
 import persistlib as pl
 from persistlib.errors import PersistError, QuizError

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import ipywidgets  # noqa: F401 -- a course requirement: missing is a failure, not a skip
 import pytest
-
-pytest.importorskip("ipywidgets")
 
 import persistlib as pl
 

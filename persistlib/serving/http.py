@@ -286,20 +286,3 @@ def _check_token(token: str | None) -> str:
             "admin_token must be at least 16 printable ASCII characters without spaces (or None for a random one)."
         )
     return token
-
-
-def _host_name(header: str) -> str:
-    """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"``, lower case."""
-    if header.startswith("["):
-        return header[1:].split("]", 1)[0].lower()
-    return (header.rsplit(":", 1)[0] if header.count(":") == 1 else header).lower()
-
-
-def _check_token(token: str | None) -> str:
-    if token is None:
-        return secrets.token_urlsafe(32)
-    if not isinstance(token, str) or len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
-        raise InvalidArgumentError(
-            "admin_token must be at least 16 printable ASCII characters without spaces (or None for a random one)."
-        )
-    return token
