@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import stat
 import uuid
@@ -31,6 +32,7 @@ __all__ = [
     "read_regular",
     "file_lock",
     "storage_errors",
+    "json_lines",
 ]
 
 _BLOCK = 1 << 20  # hash files a megabyte at a time: memory stays flat for any size
@@ -182,3 +184,24 @@ def storage_errors(action: str) -> Iterator[None]:
             f"could not {action}: {cause}. Nothing half-written is visible; free some space or fix the "
             "folder's permissions, then try again."
         ) from None
+
+
+def json_lines(raw: bytes) -> tuple[list[dict], tuple[int, bool] | None]:
+    """Parse a JSON-lines log: ``(objects, None)``, or ``(objects so far, (line number, torn))`` at the first bad line.
+
+    ``torn`` says the bad line is the last one and has no final newline: a crash
+    mid-write, which the caller can name as such. Blank lines are skipped.
+    """
+    entries = []
+    lines = raw.split(b"\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError, ValueError):
+            entry = None
+        if not isinstance(entry, dict):
+            return entries, (n, n == len(lines) and not raw.endswith(b"\n"))
+        entries.append(entry)
+    return entries, None

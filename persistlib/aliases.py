@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._display import clip
-from ._files import append_line, atomic_write, read_regular, storage_errors
+from ._files import append_line, atomic_write, json_lines, read_regular, storage_errors
 from .card import utc_now
 from .errors import InvalidArgumentError, RegistryFileError
 from .versions import is_version, normalise_version
@@ -145,21 +145,12 @@ def read_history(root: Path) -> list[dict[str, Any]]:
             f"{HISTORY_FILE} in {root} is larger than {_MAX_HISTORY_BYTES:,} bytes; archive it (move it away) "
             "and a new one starts with the next move."
         )
-    out = []
-    lines = raw.split(b"\n")
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, RecursionError, ValueError):
-            entry = None
-        if not isinstance(entry, dict):
-            torn = n == len(lines) and not raw.endswith(b"\n")
-            why = "is incomplete (torn by a crash mid-write?)" if torn else "is not a JSON object"
-            raise RegistryFileError(
-                f"{HISTORY_FILE} in {root}: line {n} {why}. Delete that line (the other lines are intact); "
-                "aliases and models are not affected."
-            )
-        out.append(entry)
-    return out
+    entries, bad = json_lines(raw)
+    if bad is not None:
+        n, torn = bad
+        why = "is incomplete (torn by a crash mid-write?)" if torn else "is not a JSON object"
+        raise RegistryFileError(
+            f"{HISTORY_FILE} in {root}: line {n} {why}. Delete that line (the other lines are intact); "
+            "aliases and models are not affected."
+        )
+    return entries

@@ -10,13 +10,12 @@ or after a restart.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from .._display import clip, mark
-from .._files import read_regular
+from .._files import json_lines, read_regular
 from ..errors import ArgumentTypeError, DecisionLogError, MissingFileError
 from .drift_report import DriftReport
 
@@ -118,18 +117,10 @@ def read_log(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise DecisionLogError(
             f"decision log {path} is larger than {_MAX_LOG_BYTES:,} bytes; archive it and pass the archive's path."
         )
-    entries = []
-    for n, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, RecursionError, ValueError):
-            entry = None
-        if not isinstance(entry, dict):
-            raise DecisionLogError(
-                f"decision log {path}: line {n} is not a JSON object (torn by a crash mid-write?). "
-                "Delete that line; the other lines are intact."
-            )
-        entries.append(entry)
+    entries, bad = json_lines(raw)
+    if bad is not None:
+        raise DecisionLogError(
+            f"decision log {path}: line {bad[0]} is not a JSON object (torn by a crash mid-write?). "
+            "Delete that line; the other lines are intact."
+        )
     return entries
