@@ -60,3 +60,17 @@ def wait_until():
             time.sleep(0.005)
 
     return wait
+
+
+def auth(server) -> dict[str, str]:
+    """The header the admin endpoints require: the token start_http made for this server."""
+    return {"Authorization": f"Bearer {server.admin_token}"}
+
+
+@pytest.fixture(scope="module")
+def http_server(two_forests):
+    """One (ModelServer, base_url) per test module on the two-forest registry, for requests that change nothing."""
+    server = pl.ModelServer(two_forests[0])
+    url = pl.start_http(server)
+    yield server, url
+    pl.stop_http(url)

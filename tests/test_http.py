@@ -11,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from conftest import auth
 from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
@@ -20,11 +21,6 @@ from persistlib.serving.background import running_servers
 
 FEATURES = list(CHURN_FEATURES)
 GOOD = dict.fromkeys(FEATURES, 1.0)
-
-
-def auth(server) -> dict[str, str]:
-    """The header the admin endpoints require: the token start_http made for this server."""
-    return {"Authorization": f"Bearer {server.admin_token}"}
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +44,6 @@ def live(reg):
         pl.stop_http(url)
     assert url not in running_servers()
     assert http_threads() == before, "the server's thread is gone"
-
-
-@pytest.fixture(scope="module")
-def shared_live(reg):
-    """One (ModelServer, base_url) for the bad-input tables: a refused request changes nothing."""
-    server = pl.ModelServer(reg)
-    url = pl.start_http(server)
-    yield server, url
-    pl.stop_http(url)
 
 
 def test_predict_health_version(live):
@@ -112,8 +99,8 @@ def test_admin_swap_and_rollback(live):
         (json.dumps({"rows": [GOOD], "user_id": 1.5}).encode(), 422, "user_id"),
     ],
 )
-def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(shared_live, body, status, words):
-    _, url = shared_live
+def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(http_server, body, status, words):
+    _, url = http_server
     with httpx.Client(base_url=url) as c:
         r = c.post("/predict", content=body, headers={"content-type": "application/json"})
         assert r.status_code == status, r.text
@@ -125,8 +112,8 @@ def test_bad_input_gets_a_4xx_naming_the_problem_and_serving_continues(shared_li
     "body",
     [b"[1, 2]", b'"2.0.0"', b"null", b"7", b"true", b'{"ref": 2}', b'{"ref": ""}', b'{"ref": ["2.0.0"]}', b"{}"],
 )
-def test_a_bad_admin_swap_body_is_a_422_and_nothing_moves(shared_live, body):
-    server, url = shared_live
+def test_a_bad_admin_swap_body_is_a_422_and_nothing_moves(http_server, body):
+    server, url = http_server
     headers = {"content-type": "application/json", **auth(server)}
     with httpx.Client(base_url=url) as c:
         r = c.post("/admin/swap", content=body, headers=headers)

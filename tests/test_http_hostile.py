@@ -17,6 +17,7 @@ import threading
 
 import httpx
 import pytest
+from conftest import auth
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,18 +35,6 @@ def reg(two_forests):
     return two_forests[0]
 
 
-@pytest.fixture(scope="module")
-def live(reg):
-    server = pl.ModelServer(reg)
-    url = pl.start_http(server)
-    yield server, url
-    pl.stop_http(url)
-
-
-def auth(server) -> dict[str, str]:
-    return {"Authorization": f"Bearer {server.admin_token}"}
-
-
 def raw(url: str, request: bytes) -> bytes:
     """Send raw HTTP bytes (headers a browser or attacker chooses) and return the whole answer."""
     host, port = url.removeprefix("http://").split(":")
@@ -60,8 +49,8 @@ def raw(url: str, request: bytes) -> bytes:
 # --------------------------------------------------------------------------- 7. limits
 
 
-def test_too_many_rows_or_too_large_a_body_is_a_413_naming_the_limit(live):
-    _, url = live
+def test_too_many_rows_or_too_large_a_body_is_a_413_naming_the_limit(http_server):
+    _, url = http_server
     r = httpx.post(f"{url}/predict", json={"rows": [GOOD] * (DEFAULT_MAX_ROWS + 1)})
     assert r.status_code == 413 and f"at most {DEFAULT_MAX_ROWS:,}" in r.json()["detail"]
     r = httpx.post(
@@ -70,8 +59,8 @@ def test_too_many_rows_or_too_large_a_body_is_a_413_naming_the_limit(live):
     assert r.status_code == 413 and "1,048,576 bytes" in r.json()["detail"]
 
 
-def test_a_chunked_body_without_length_is_cut_at_the_limit(live):
-    _, url = live
+def test_a_chunked_body_without_length_is_cut_at_the_limit(http_server):
+    _, url = http_server
 
     def chunks():
         yield b'{"rows": "'
@@ -82,9 +71,9 @@ def test_a_chunked_body_without_length_is_cut_at_the_limit(live):
     assert r.status_code == 413
 
 
-def test_oversized_requests_at_once_never_stall_health(live):
+def test_oversized_requests_at_once_never_stall_health(http_server):
     """Four 50 MB requests at once are refused from their headers: /health answers all along."""
-    _, url = live
+    _, url = http_server
     statuses, started = [], threading.Barrier(5)
 
     def big():
@@ -130,8 +119,8 @@ def test_limits_are_configurable(reg):
     ],
     ids=["5000-digits", "float32-overflow", "negative-overflow", "inf", "nan"],
 )
-def test_numbers_no_model_can_take_are_a_422_naming_the_feature(live, value, words):
-    _, url = live
+def test_numbers_no_model_can_take_are_a_422_naming_the_feature(http_server, value, words):
+    _, url = http_server
     row = json.dumps({**GOOD, "tenure_months": "VALUE"}).encode().replace(b'"VALUE"', value)
     r = httpx.post(f"{url}/predict", content=b'{"rows": [' + row + b"]}", headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
@@ -156,16 +145,16 @@ def test_whatever_makes_the_model_raise_is_a_422(reg):
 # --------------------------------------------------------------------------- 9. cross-site calls
 
 
-def test_a_cross_site_text_plain_post_is_refused(live):
-    server, url = live
+def test_a_cross_site_text_plain_post_is_refused(http_server):
+    server, url = http_server
     for path, body in (("/predict", json.dumps({"rows": [GOOD]})), ("/admin/swap", '{"ref": "2.0.0"}')):
         r = httpx.post(f"{url}{path}", content=body, headers={"Content-Type": "text/plain", **auth(server)})
         assert r.status_code == 415 and "application/json" in r.json()["detail"]
     assert server.version == "1.0.0"
 
 
-def test_a_dns_rebinding_host_is_refused(live):
-    server, url = live
+def test_a_dns_rebinding_host_is_refused(http_server):
+    server, url = http_server
     r = httpx.post(f"{url}/admin/swap", json={"ref": "2.0.0"}, headers={"Host": "evil.example", **auth(server)})
     assert r.status_code == 403 and "evil.example" in r.json()["detail"]
     r = httpx.get(f"{url}/version", headers={"Host": "evil.example:80"})
@@ -180,8 +169,8 @@ def test_a_dns_rebinding_host_is_refused(live):
     [({}, 401), ({"Authorization": "Basic abc"}, 401), ({"Authorization": "Bearer wrong-token"}, 403)],
     ids=["missing", "wrong-scheme", "wrong-token"],
 )
-def test_admin_calls_need_the_token_checked_before_anything_else(live, headers, status):
-    server, url = live
+def test_admin_calls_need_the_token_checked_before_anything_else(http_server, headers, status):
+    server, url = http_server
     for path in ("/admin/swap", "/admin/rollback"):
         r = httpx.post(f"{url}{path}", content=b"not even json", headers={"Content-Type": "text/plain", **headers})
         assert r.status_code == status, r.text  # not 415, not 400: the token comes first
@@ -208,8 +197,8 @@ def test_start_http_makes_a_random_token_or_takes_one(reg):
 # --------------------------------------------------------------------------- 10-11. swaps
 
 
-def test_no_server_path_in_a_reply(live, reg):
-    server, url = live
+def test_no_server_path_in_a_reply(http_server, reg):
+    server, url = http_server
     r = httpx.post(f"{url}/admin/swap", json={"ref": "7.7.7"}, headers=auth(server))
     assert r.status_code == 404 and str(reg.root) not in r.text and "<registry>" in r.text
 
@@ -258,8 +247,8 @@ def test_a_model_whose_warm_up_raises_is_refused(reg, monkeypatch):
     assert server.version == "1.0.0"
 
 
-def test_a_non_object_body_to_admin_swap_is_a_422(live):
-    server, url = live
+def test_a_non_object_body_to_admin_swap_is_a_422(http_server):
+    server, url = http_server
     for body in ([1, 2], "2.0.0", None, 7, {"ref": 2}, {"ref": ""}):
         r = httpx.post(
             f"{url}/admin/swap", content=json.dumps(body), headers={"Content-Type": "application/json", **auth(server)}
@@ -385,8 +374,8 @@ JSON = st.recursive(
 
 
 @pytest.mark.slow
-def test_fuzzing_the_openapi_spec_never_gets_a_500(live):
-    server, url = live
+def test_fuzzing_the_openapi_spec_never_gets_a_500(http_server):
+    server, url = http_server
     spec = httpx.get(f"{url}/openapi.json").json()
     posts = {
         path: ops["post"]["requestBody"]["content"]["application/json"]["schema"]
