@@ -40,6 +40,7 @@ __all__ = [
     "InvalidInputError",
     "UnservableModelError",
     "SwapError",
+    "FollowError",
     "AuditError",
     "AuditUnavailableError",
     "AuditPathError",
@@ -182,6 +183,10 @@ class UnservableModelError(PersistError):
 
 class SwapError(PersistError):
     """A server refused to swap to another version; the old model keeps serving."""
+
+
+class FollowError(SwapError):
+    """An alias follower could not read its alias or swap to where it moved; the old model keeps serving."""
 
 
 class AuditError(PersistError):
