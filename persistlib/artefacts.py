@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import io
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,7 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
     if format == "joblib":
         import joblib
 
-        return joblib.load(io.BytesIO(data))
+        return joblib.load(_SharingReader(data))
     import skops.io as sio
 
     found = sio.get_untrusted_types(data=data)
@@ -163,6 +164,26 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
             "trusted_types=[...]."
         )
     return sio.loads(data, trusted=sorted(reviewed & set(found)))
+
+
+class _SharingReader(io.BytesIO):
+    """Verified bytes, read in a way that lets other threads run between reads.
+
+    Unpickling holds the GIL. A server that hot-swaps under load loads the new
+    model in one thread while others answer requests; a request needs the GIL
+    back many times (a forest releases it in every tree), and each time it can
+    wait for the interpreter's 5 ms switch interval. Yielding the GIL at every
+    read (``time.sleep(0)``) hands it over at once: the load takes a little
+    longer, requests are not stalled behind it (``benchmarks/serving.py``).
+    """
+
+    def read(self, size: int | None = -1) -> bytes:
+        time.sleep(0)
+        return super().read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        time.sleep(0)
+        return super().readinto(buffer)
 
 
 def read_verified(root: Path, name: str, *, sha256: str, size: int | None, version: str) -> bytes:
