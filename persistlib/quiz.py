@@ -9,10 +9,20 @@ Questions live in JSON files, ``persistlib/quizzes/<notebook-stem>.json``::
        "options": [
          {"text": "pickle", "correct": true,  "feedback": "Yes: unpickling calls code."},
          {"text": "JSON",   "correct": false, "feedback": "No: JSON is only data."}],
-       "explanation": "Never unpickle a file you do not trust."}]}
+       "explanation": "Never unpickle a file you do not trust.",
+       "topic": "security",                   # optional: one of TOPICS
+       "code": "print(1 + 1)"}]}               # optional: a "predict the output" program
 
-This module reads and checks them (:func:`load_questions`, :func:`parse_questions`)
-and checks answers (:func:`check_choices`). The widget that shows them is
+Two keys are optional. ``topic`` names what the question is about, one of
+:data:`TOPICS` (each topic is taught by one notebook), so that
+:func:`score_by_topic` can tell a student which notebook to revisit. ``code``
+makes a "predict the output" question: a short program the student reads, and
+the correct option is exactly what it prints (a test runs every such program
+and compares). Such a question must be ``"single"``.
+
+This module reads and checks them (:func:`load_questions`, :func:`parse_questions`),
+checks and grades answers (:func:`check_choices`, :func:`grade`) and adds up a
+score per topic (:func:`score_by_topic`). The widget that shows them is
 :class:`persistlib.widgets.quiz.Quiz`.
 """
 
@@ -25,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import is_plain_name
+from ._display import mark
 from .errors import QuizError
 
 __all__ = [
@@ -37,6 +48,9 @@ __all__ = [
     "check_choices",
     "grade",
     "Grade",
+    "TOPICS",
+    "TopicScore",
+    "score_by_topic",
 ]
 
 #: Where :func:`quiz_path` looks for ``<stem>.json``.
@@ -44,7 +58,23 @@ QUIZ_DIR = Path(__file__).resolve().parent / "quizzes"
 
 _KINDS = ("single", "multiple")
 _Q_KEYS = {"id", "prompt", "kind", "options", "explanation"}
+_Q_OPTIONAL = {"topic", "code"}
 _O_KEYS = {"text", "correct", "feedback"}
+
+#: The course's topics: name -> (title, the notebook that teaches it). A question's optional
+#: ``topic`` must be one of these names; :func:`score_by_topic` points back to the notebook.
+TOPICS: dict[str, tuple[str, str]] = {
+    "why-persist": ("Why persist a model", "01_why_persist"),
+    "pipeline": ("The pipeline's stages", "02_pipeline_tour"),
+    "gate": ("The evaluation gate", "03_evaluation_gate"),
+    "serialisation": ("Serialisation and compression", "04_serialisation"),
+    "versioning": ("Versions and model cards", "05_versioning_and_model_cards"),
+    "loading": ("Loading and compatibility", "06_loading_and_compatibility"),
+    "security": ("Pickle security and formats", "07_pickle_security_and_formats"),
+    "serving": ("Serving, hot-swap, A/B tests and audit", "08_serving"),
+    "rollback": ("Rollback", "09_rollback_drill"),
+    "retraining": ("Drift and the retrain loop", "10_retrain_loop"),
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,8 @@ class Question:
     kind: str
     options: tuple[Option, ...]
     explanation: str
+    topic: str | None = None
+    code: str | None = None
 
     @property
     def correct(self) -> frozenset[int]:
@@ -107,11 +139,18 @@ def _parse_question(q: Any, n: int, source: str) -> Question:
         raise QuizError(f"{where}: must be an object with keys {sorted(_Q_KEYS)}, got {type(q).__name__}.")
     if isinstance(q.get("id"), str) and q["id"].strip():
         where = f"{source}, question {n} ({q['id']!r})"
-    missing, unknown = sorted(_Q_KEYS - set(q)), sorted(set(q) - _Q_KEYS)
+    missing, unknown = sorted(_Q_KEYS - set(q)), sorted(set(q) - _Q_KEYS - _Q_OPTIONAL)
     if missing:
         raise QuizError(f"{where}: missing key(s) {missing}.")
     if unknown:
-        raise QuizError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(_Q_KEYS)}.")
+        raise QuizError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(_Q_KEYS | _Q_OPTIONAL)}.")
+    topic, code = q.get("topic"), q.get("code")
+    if topic is not None and topic not in TOPICS:
+        raise QuizError(f"{where}: 'topic' must be one of {sorted(TOPICS)}, got {topic!r}; or leave it out.")
+    if code is not None and (not isinstance(code, str) or not code.strip()):
+        raise QuizError(f"{where}: 'code' must be the program the student reads (a non-empty string), or left out.")
+    if code is not None and q["kind"] != "single":
+        raise QuizError(f"{where}: a question with 'code' asks what it prints, so its kind must be 'single'.")
     for key in ("id", "prompt", "explanation"):
         if not isinstance(q[key], str) or not q[key].strip():
             raise QuizError(f"{where}: {key!r} must be a non-empty string, got {q[key]!r}.")
@@ -143,7 +182,7 @@ def _parse_question(q: Any, n: int, source: str) -> Question:
         )
     if q["kind"] == "multiple" and n_correct < 1:
         raise QuizError(f"{where}: a 'multiple' question needs at least one correct option.")
-    return Question(q["id"], q["prompt"], q["kind"], tuple(options), q["explanation"])
+    return Question(q["id"], q["prompt"], q["kind"], tuple(options), q["explanation"], topic, code)
 
 
 # --------------------------------------------------------------------------- files and answers
@@ -257,3 +296,94 @@ def grade(q: Question, choices: int | Sequence[int]) -> Grade:
     else:
         credit = max(0.0, (len(picked & correct) - len(picked - correct)) / len(correct))
     return Grade(credit, picked, correct)
+
+
+# --------------------------------------------------------------------------- scores per topic
+
+
+@dataclass(frozen=True)
+class TopicScore:
+    """A student's score on one topic: ``points`` earned on ``answered`` of its ``total`` questions.
+
+    ``revisit`` is true once some of its questions are answered and the share of points
+    earned is below the pass mark given to :func:`score_by_topic`; ``notebook`` says where to.
+    """
+
+    topic: str
+    title: str
+    notebook: str
+    points: float
+    answered: int
+    total: int
+    revisit: bool
+
+    @property
+    def fraction(self) -> float | None:
+        """Points per answered question (0 to 1), or ``None`` before any is answered."""
+        return self.points / self.answered if self.answered else None
+
+    @property
+    def advice(self) -> str:
+        """``"not answered yet"``, ``"fine"`` or ``"revisit notebook 03_evaluation_gate"``."""
+        if not self.answered:
+            return "not answered yet"
+        return f"revisit notebook {self.notebook}" if self.revisit else "fine"
+
+    def __str__(self) -> str:
+        head = "–" if not self.answered else mark(not self.revisit)
+        return f"{head} {self.title}: {self.points:g}/{self.answered} ({self.total} questions): {self.advice}"
+
+
+def score_by_topic(
+    questions: Sequence[Question], answers: Mapping[str, Any], *, pass_mark: float = 0.75
+) -> list[TopicScore]:
+    """Add up a student's answers per topic, in the course's order, so they know what to revisit.
+
+    Parameters
+    ----------
+    questions : list of Question
+        Questions without a ``topic`` are left out of the per-topic scores.
+    answers : mapping of question id to choices or Grade
+        The student's answers: an option index or a list of them (graded here,
+        with :func:`grade`), or a :class:`Grade` already made. Unanswered
+        questions are simply absent.
+    pass_mark : float, default=0.75
+        A topic whose points per answered question fall below this is marked to revisit.
+
+    Returns
+    -------
+    list of TopicScore
+        One per topic that has questions, in the order of :data:`TOPICS`.
+
+    Raises
+    ------
+    QuizError
+        For an answer to an unknown question id, a bad answer, or a pass mark outside 0..1.
+    """
+    if isinstance(pass_mark, bool) or not isinstance(pass_mark, int | float) or not 0 <= pass_mark <= 1:
+        raise QuizError(f"pass_mark must be a number from 0 to 1 (e.g. 0.75), got {pass_mark!r}.")
+    if not isinstance(answers, Mapping):
+        raise QuizError(f"answers must map question ids to choices, e.g. {{'q1': 2}}, got {type(answers).__name__}.")
+    by_id = {q.id: q for q in questions}
+    unknown = sorted(str(k) for k in answers if k not in by_id)
+    if unknown:
+        raise QuizError(f"answers name unknown question id(s) {unknown}; ids are {list(by_id)}.")
+    points: dict[str, float] = {}
+    answered: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for q in questions:
+        if q.topic is None:
+            continue
+        total[q.topic] = total.get(q.topic, 0) + 1
+        if q.id in answers:
+            given = answers[q.id]
+            credit = given.credit if isinstance(given, Grade) else grade(q, given).credit
+            points[q.topic] = points.get(q.topic, 0.0) + credit
+            answered[q.topic] = answered.get(q.topic, 0) + 1
+    out = []
+    for topic, (title, notebook) in TOPICS.items():
+        if topic not in total:
+            continue
+        got, n = round(points.get(topic, 0.0), 2), answered.get(topic, 0)
+        out.append(TopicScore(topic, title, notebook, got, n, total[topic], n > 0 and got / n < pass_mark))
+    return out

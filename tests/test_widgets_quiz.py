@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import ipywidgets  # noqa: F401 -- a course requirement: missing is a failure, not a skip
+import ipywidgets  # a course requirement: missing is a failure, not a skip
 import pytest
 
 import persistlib as pl
@@ -170,3 +170,86 @@ def test_the_widget_scores_with_the_core_grade():
     import persistlib.widgets.quiz as widget
 
     assert widget.grade is core.grade and widget.QuizError is core.QuizError
+
+
+# --------------------------------------------------------------------------- topics, programs, accessibility
+
+
+def _topical():
+    data = json.loads(json.dumps(QUESTIONS))
+    data["questions"][0]["topic"] = "gate"
+    data["questions"][1]["topic"] = "security"
+    data["questions"].append(
+        {
+            "id": "three",
+            "topic": "gate",
+            "prompt": "What does it print?",
+            "kind": "single",
+            "code": "print(1 < 2 and '<ok>')",
+            "explanation": "and returns its last operand.",
+            "options": [
+                {"text": "True", "correct": False, "feedback": "no"},
+                {"text": "<ok>", "correct": True, "feedback": "yes"},
+            ],
+        }
+    )
+    return data
+
+
+def test_the_score_per_topic_says_what_to_revisit():
+    quiz = Quiz(_topical())
+    assert quiz.topics_html in quiz.children and "persistlib-quiz-topics" in quiz.topics_html._dom_classes
+    assert "Answer the questions to see your score per topic." in quiz.topics_html.value
+    assert quiz.revisit == []
+    quiz.answer("one", 1)
+    assert "Nothing to revisit so far." in quiz.topics_html.value
+    quiz.answer("three", 0)  # wrong: gate is now 1/2
+    quiz.answer("two", [0, 2])
+    gate, security = quiz.topic_scores
+    assert (gate.topic, gate.points, gate.answered, gate.total, gate.revisit) == ("gate", 1.0, 2, 2, True)
+    assert (security.points, security.revisit) == (1.0, False)
+    assert quiz.revisit == ["03_evaluation_gate"]
+    value = quiz.topics_html.value
+    assert "Revisit: notebook 03_evaluation_gate" in value
+    assert "<td>The evaluation gate</td><td>1/2 of 2</td><td>✗ revisit notebook 03_evaluation_gate</td>" in value
+    assert "<td>Pickle security and formats</td><td>1/1 of 1</td><td>✓ fine</td>" in value
+    quiz.answer("three", 1)
+    assert quiz.revisit == [] and "Nothing to revisit so far." in quiz.topics_html.value
+    quiz.reset()
+    assert "Answer the questions" in quiz.topics_html.value and "– not answered yet" in quiz.topics_html.value
+
+
+def test_clicking_updates_the_score_per_topic():
+    quiz = Quiz(_topical())
+    quiz.choosers[2].value = 0
+    quiz.check_buttons[2].click()
+    assert quiz.revisit == ["03_evaluation_gate"] and "✗ revisit" in quiz.topics_html.value
+
+
+def test_questions_without_topics_show_no_topic_table():
+    quiz = Quiz(QUESTIONS)
+    assert quiz.topics_html not in quiz.children and quiz.topic_scores == [] and quiz.revisit == []
+
+
+def test_a_program_to_predict_is_shown_escaped_under_its_prompt():
+    quiz = Quiz(_topical())
+    prompt = quiz.children[3].children[0].value
+    assert "<pre><code>print(1 &lt; 2 and &#x27;&lt;ok&gt;&#x27;)</code></pre>" in prompt
+
+
+def test_every_control_has_a_label_and_state_is_never_colour_alone():
+    quiz = Quiz(_topical())
+    for i, chooser in enumerate(quiz.choosers):
+        if isinstance(chooser, ipywidgets.RadioButtons):
+            assert chooser.description == f"Answer {i + 1}:" and chooser.tooltip
+        else:
+            assert all(cb.description and cb.tooltip for cb in chooser.children)
+    for i, button in enumerate(quiz.check_buttons):
+        assert button.description == "Check" and button.tooltip == f"Check your answer to question {i + 1}"
+    quiz.answer(0, 1)
+    quiz.answer(1, [0])
+    quiz.answer(2, 0)
+    assert "✓ Correct!" in quiz.feedback[0].value  # a mark and a word, not a green colour
+    assert "Partly right" in quiz.feedback[1].value and "✗ Not quite." in quiz.feedback[2].value
+    html_out = quiz.feedback[1].value + quiz.feedback[2].value + quiz.topics_html.value
+    assert "color" not in html_out and "style=" not in html_out

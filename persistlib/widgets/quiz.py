@@ -8,8 +8,12 @@ then **Check**) or from Python::
     quiz.answer(0, 1)          # question 0, option 1   -> True / False
     quiz.answer(1, [0, 2])     # a multiple-answer question
     quiz.score                 # (correct, answered)
+    quiz.topic_scores          # per topic: points, answered, "revisit notebook NN"
 
-Text between backticks in a prompt, option, feedback or explanation is shown as code.
+Text between backticks in a prompt, option, feedback or explanation is shown as code;
+a "predict the output" question shows its program under the prompt. Every control
+has a visible label or a description, and every state is told in words and
+✓/✗ marks, never by colour alone.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import ipywidgets as W
 
 from .._display import mark
 from ..errors import QuizError
-from ..quiz import Grade, Question, grade, load_questions, parse_questions, quiz_path
+from ..quiz import Grade, Question, TopicScore, grade, load_questions, parse_questions, quiz_path, score_by_topic
 
 __all__ = ["Quiz"]
 
@@ -55,11 +59,14 @@ class Quiz(W.VBox):
         Per question: its **Check** button and the feedback shown after answering.
     score_label : ipywidgets.Label
         ``"Score: 2/3 correct (5 questions)"``.
+    topics_html : ipywidgets.HTML
+        The score per topic, and which notebook to revisit (shown only when the
+        questions have topics; see :func:`persistlib.quiz.score_by_topic`).
     """
 
     def __init__(self, questions: Any, *, title: str = "Check your understanding", source: str = "questions") -> None:
         self.questions: list[Question] = parse_questions(questions, source=source)
-        self._results: dict[int, float] = {}  # question index -> credit of its latest answer
+        self._grades: dict[int, Grade] = {}  # question index -> grade of its latest answer
         self.choosers: list[W.Widget] = []
         self.check_buttons: list[W.Button] = []
         self.feedback: list[W.HTML] = []
@@ -69,6 +76,10 @@ class Quiz(W.VBox):
         self.score_label = W.Label()
         self.score_label.add_class("persistlib-quiz-score")
         boxes.append(self.score_label)
+        self.topics_html = W.HTML()
+        self.topics_html.add_class("persistlib-quiz-topics")
+        if any(q.topic for q in self.questions):
+            boxes.append(self.topics_html)
         super().__init__(boxes)
         self.add_class("persistlib-quiz")
         self._update_score()
@@ -105,7 +116,7 @@ class Quiz(W.VBox):
         q = self.questions[i]
         result = grade(q, choices)
         self._select(i, result.picked)
-        self._results[i] = result.credit
+        self._grades[i] = result
         self.feedback[i].value = self._feedback_html(q, result)
         self._update_score()
         return result.right
@@ -113,11 +124,21 @@ class Quiz(W.VBox):
     @property
     def score(self) -> tuple[float, int]:
         """``(points, answered)``: each question counts once, by its latest answer; partial credit counts."""
-        return round(sum(self._results.values()), 2), len(self._results)
+        return round(sum(g.credit for g in self._grades.values()), 2), len(self._grades)
+
+    @property
+    def topic_scores(self) -> list[TopicScore]:
+        """The score per topic, in the course's order (see :func:`persistlib.quiz.score_by_topic`)."""
+        return score_by_topic(self.questions, {self.questions[i].id: g for i, g in self._grades.items()})
+
+    @property
+    def revisit(self) -> list[str]:
+        """The notebooks to revisit, from :attr:`topic_scores` (empty while nothing is answered wrong)."""
+        return [t.notebook for t in self.topic_scores if t.revisit]
 
     def reset(self) -> None:
         """Clear every answer, selection and feedback."""
-        self._results.clear()
+        self._grades.clear()
         for i in range(len(self.questions)):
             self._select(i, frozenset())
             self.feedback[i].value = ""
@@ -131,20 +152,32 @@ class Quiz(W.VBox):
 
     def _question_box(self, i: int, q: Question) -> W.VBox:
         hint = "pick one" if q.kind == "single" else "pick all that apply"
-        prompt = W.HTML(f"<b>{i + 1}. {_rich(q.prompt)}</b> <i>({hint})</i>")
+        code = f"<pre><code>{html.escape(q.code)}</code></pre>" if q.code else ""
+        prompt = W.HTML(f"<b>{i + 1}. {_rich(q.prompt)}</b> <i>({hint})</i>{code}")
         if q.kind == "single":
             chooser: W.Widget = W.RadioButtons(
-                options=[(o.text, k) for k, o in enumerate(q.options)], value=None, layout=W.Layout(width="auto")
+                options=[(o.text, k) for k, o in enumerate(q.options)],
+                value=None,
+                description=f"Answer {i + 1}:",
+                tooltip=f"Your answer to question {i + 1} (pick one)",
+                style={"description_width": "initial"},
+                layout=W.Layout(width="auto"),
             )
         else:
             chooser = W.VBox(
                 [
-                    W.Checkbox(value=False, description=o.text, indent=False, layout=W.Layout(width="auto"))
-                    for o in q.options
+                    W.Checkbox(
+                        value=False,
+                        description=o.text,
+                        tooltip=f"Question {i + 1}, option {k + 1}",
+                        indent=False,
+                        layout=W.Layout(width="auto"),
+                    )
+                    for k, o in enumerate(q.options)
                 ]
             )
         chooser.add_class("persistlib-quiz-choices")
-        button = W.Button(description="Check", icon="check", tooltip="Check your answer")
+        button = W.Button(description="Check", icon="check", tooltip=f"Check your answer to question {i + 1}")
         button.add_class("persistlib-quiz-check")
         button.on_click(lambda _b, i=i: self._on_check(i))
         fb = W.HTML("")
@@ -214,3 +247,23 @@ class Quiz(W.VBox):
     def _update_score(self) -> None:
         correct, answered = self.score
         self.score_label.value = f"Score: {correct:g}/{answered} correct ({len(self.questions)} questions)"
+        scores = self.topic_scores
+        if not scores:
+            return
+        rows = "".join(
+            f"<tr><td>{html.escape(t.title)}</td><td>{t.points:g}/{t.answered} of {t.total}</td>"
+            f"<td>{'–' if not t.answered else mark(not t.revisit)} {html.escape(t.advice)}</td></tr>"
+            for t in scores
+        )
+        revisit = self.revisit
+        head = (
+            "Revisit: " + ", ".join(f"notebook {html.escape(nb)}" for nb in revisit)
+            if revisit
+            else "Nothing to revisit so far."
+            if answered
+            else "Answer the questions to see your score per topic."
+        )
+        self.topics_html.value = (
+            f"<p><b>Your score by topic.</b> {head}</p>"
+            f"<table><tr><th>topic</th><th>points/answered of questions</th><th>advice</th></tr>{rows}</table>"
+        )
