@@ -54,13 +54,20 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("ModelServer", "ABRouter", "AuditLog"), "serving"),
     **dict.fromkeys(("start_http", "stop_http"), "serving.background"),
+    **dict.fromkeys(("follow_alias", "AliasFollower"), "serving.follow"),
     **dict.fromkeys(("DriftMonitor", "RetrainLoop", "psi"), "monitoring"),
     **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
     **dict.fromkeys(("workspace", "environment_check"), "course"),
 }
 
 
+# Submodules reached as attributes, imported on first use: ``pl.exercises.check(...)``.
+_LAZY_MODULES = ("exercises",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'persistlib' has no attribute {name!r}")
@@ -68,7 +75,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
 
 
 __all__ = [

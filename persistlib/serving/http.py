@@ -8,6 +8,8 @@ Endpoints::
     GET  /version          -> {"version", "previous", "artifact_sha256", "trained_at", "ab"}
     POST /admin/swap       {"ref": "2.0.0"} -> {"version", "previous"}     (needs the admin token)
     POST /admin/rollback                    -> {"version", "previous"}     (needs the admin token)
+    POST /admin/follow/check                -> {"alias", "moved", "version"} (needs the admin token;
+                           tells the server's AliasFollower to read its alias now: see follow_alias)
 
 Every bad request gets a 4xx with a ``detail`` that names the problem, and the
 server keeps serving: 400 (not JSON), 401/403 (admin token, foreign ``Host``),
@@ -41,7 +43,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from .._checks import check_number
@@ -53,6 +55,8 @@ from ..errors import (
     PersistError,
     VersionNotFoundError,
 )
+from .docs_page import docs_html
+from .follow import follower_of
 from .server import ModelServer
 
 __all__ = ["create_app", "LOOPBACK_HOSTS", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_ROWS"]
@@ -62,6 +66,8 @@ LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 #: Default request limits, sized for the course: a churn row is about 300 bytes of JSON.
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 DEFAULT_MAX_ROWS = 1000
+#: What any Host may read (through jupyter-server-proxy the Host is the hub's): the docs page and its spec.
+_DOCS_PATHS = ("/docs", "/openapi.json")
 _MAX_INT_DIGITS = 300  # longer JSON integers are not parsed: no feature value needs them
 
 
@@ -98,7 +104,8 @@ def create_app(
     max_rows = check_number(max_rows, "max_rows", low=1, integer=True)
     root = getattr(server.registry, "root", None)
     hide = sorted({str(root), str(root.resolve())} if root is not None else set(), key=len, reverse=True)
-    app = FastAPI(title="persistlib model server", version="1")
+    # docs_url=None: FastAPI's Swagger page needs a CDN; /docs below is self-contained and works through a proxy
+    app = FastAPI(title="persistlib model server", version="1", docs_url=None, redoc_url=None)
     app.state.model_server = server
 
     def problem(status: int, detail: str) -> JSONResponse:
@@ -119,7 +126,8 @@ def create_app(
             if not hmac.compare_digest(given.strip().encode("latin-1"), token.encode()):
                 return problem(403, "wrong admin token; use the one shown when the server started.")
         host = _host_name(request.headers.get("host", ""))
-        if host not in hosts:
+        read_docs = request.method in ("GET", "HEAD") and request.url.path in _DOCS_PATHS
+        if host not in hosts and not read_docs:  # the docs are read-only and public: readable through a proxy
             return problem(
                 403,
                 f"Host {clip(repr(host), 60)} is not served here; this server answers only to "
@@ -214,6 +222,13 @@ def create_app(
             return problem(503, str(e))
         return pred.to_dict()
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return HTMLResponse(
+            docs_html(app.openapi()),
+            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+        )
+
     @app.get("/health")
     async def health() -> Any:
         snap, why = server.snapshot(), server.audit_problem()
@@ -267,6 +282,17 @@ def create_app(
         except PersistError as e:
             return problem(409, str(e))
         return {"version": snap.version, "previous": snap.previous_version}
+
+    @app.post("/admin/follow/check", openapi_extra=documented({"type": "object"}))
+    async def follow_check() -> Any:
+        follower = follower_of(server)
+        if follower is None:
+            return problem(409, "this server follows no alias; start one in Python: pl.follow_alias(server).")
+        try:  # in a worker thread: a swap loads and verifies a model
+            moved = await run_in_threadpool(follower.check)
+        except PersistError as e:  # FollowError: the old model keeps serving
+            return problem(409, str(e))
+        return {"alias": follower.alias, "moved": moved, "version": server.snapshot().version}
 
     return app
 
