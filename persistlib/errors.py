@@ -49,6 +49,7 @@ __all__ = [
     "DecisionLogError",
     "QuizError",
     "DemoError",
+    "ExerciseError",
 ]
 
 
@@ -241,3 +242,7 @@ class QuizError(PersistError, ValueError):
 
 class DemoError(PersistError):
     """A teaching demonstration could not run (e.g. its training script failed)."""
+
+
+class ExerciseError(PersistError):
+    """An exercise id that does not exist, or an answer whose type cannot be checked (the message shows the shape)."""
