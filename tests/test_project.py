@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# The lessons are the numbered notebooks; the control room is an instructor's dashboard, not a lesson
+# (no quiz, no number), but it is saved from a clean run and clicks nothing, like every notebook.
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+DASHBOARDS = [ROOT / "notebooks" / "control_room.ipynb"]
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -116,7 +119,7 @@ def test_every_error_derives_from_persist_error():
             assert issubclass(cls, errors.PersistError), name
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("nb", NOTEBOOKS + DASHBOARDS, ids=[p.stem for p in NOTEBOOKS + DASHBOARDS])
 def test_notebooks_are_saved_from_one_clean_run_and_never_touch_sys_path(nb):
     cells = json.loads(nb.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
@@ -212,12 +215,17 @@ def test_every_notebook_ends_with_key_points_an_exercise_and_the_quiz(nb):
     assert len(code_after_quiz) == 1 and code_after_quiz[0] is cells[-1], f"{nb.name}: the quiz cell must end it"
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("nb", NOTEBOOKS + DASHBOARDS, ids=[p.stem for p in NOTEBOOKS + DASHBOARDS])
 def test_notebooks_do_not_click_the_students_widgets(nb):
     """A cell that clicks a button leaves a Voila dashboard in its after-demo state; tests click instead."""
     code = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
     clicks = [i for i, c in enumerate(code) if ".click()" in "".join(c["source"])]
     assert not clicks, f"{nb.name}: code cells {clicks} click a widget; call the library and show the result"
+
+
+def test_only_numbered_notebooks_are_lessons_and_the_rest_are_known():
+    every = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert every == sorted(NOTEBOOKS + DASHBOARDS), "a notebook that is neither a numbered lesson nor a dashboard"
 
 
 def test_notebook_numbers_are_contiguous_and_each_has_its_quiz():
