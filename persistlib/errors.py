@@ -6,7 +6,7 @@ argument also derive from the matching built-in (``ValueError``, ``TypeError``,
 ``FileNotFoundError``, ...), so code written against those keeps working.
 
 The classes are grouped by the layer that raises them: arguments, the registry,
-gate and card (the core), ONNX, serving, monitoring, and the course's own helpers.
+gate and card (the core), ONNX, serving, monitoring, back ends, and the course's own helpers.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ __all__ = [
     "HttpServerError",
     "RetrainError",
     "DecisionLogError",
+    "BackendUnavailableError",
+    "BackendError",
+    "TrackingServerError",
     "QuizError",
     "DemoError",
     "ExerciseError",
@@ -231,6 +234,21 @@ class RetrainError(PersistError):
 
 class DecisionLogError(PersistError, ValueError):
     """The retrain loop's decision log (``retrain_log.jsonl``) has a line that is not a JSON object."""
+
+
+# --------------------------------------------------------------------------- back ends
+
+
+class BackendUnavailableError(PersistError, ImportError):
+    """An optional back end's package (MLflow) is missing or broken; the message names the ``pip install``."""
+
+
+class BackendError(PersistError):
+    """An optional back end (an MLflow tracking store or server) refused a request or could not be reached."""
+
+
+class TrackingServerError(BackendError):
+    """A local MLflow tracking server could not start, answer or stop in time."""
 
 
 # --------------------------------------------------------------------------- the course
