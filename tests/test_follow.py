@@ -53,6 +53,21 @@ class _Flaky:
         return getattr(self.inner, name)
 
 
+class _Counting:
+    """A registry that counts the models loaded from it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.loads = 0
+
+    def load(self, ref):
+        self.loads += 1
+        return self.inner.load(ref)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 # --------------------------------------------------------------------------- told: check()
 
 
@@ -86,8 +101,10 @@ def test_a_manual_swap_holds_until_the_alias_moves_again(reg):
 
 
 def test_checks_told_from_many_threads_swap_exactly_once(reg):
-    server = pl.ModelServer(reg)
+    counting = _Counting(reg)
+    server = pl.ModelServer(counting)
     follower = AliasFollower(server, "production")
+    counting.loads = 0
     reg.promote("2.0.0")
     start = threading.Barrier(8)
     results = []
@@ -103,6 +120,23 @@ def test_checks_told_from_many_threads_swap_exactly_once(reg):
         t.join(30)
     assert sorted(results, key=str) == ["2.0.0"] + [None] * 7
     assert follower.swaps == 1 and server.version == "2.0.0" and server.previous_version == "1.0.0"
+    assert counting.loads == 1, "checks ran side by side: each loaded the new version"
+
+
+def test_told_checks_and_the_poller_together_still_swap_exactly_once(reg, wait_until):
+    server = pl.ModelServer(reg)
+    with pl.follow_alias(server, every=0.001) as follower:
+        wait_until(lambda: follower.checks >= 1, "the first check")
+        reg.promote("2.0.0")
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(follower.check())) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        wait_until(lambda: server.version == "2.0.0", "the swap to 2.0.0")
+    assert results.count("2.0.0") <= 1 and results.count(None) >= 7  # the poller may have been first
+    assert follower.swaps == 1 and server.previous_version == "1.0.0"
 
 
 # --------------------------------------------------------------------------- polling
@@ -211,8 +245,9 @@ def test_every_must_be_a_positive_number_of_seconds(reg, every):
 
 def test_bad_arguments_get_clear_errors(reg):
     server = pl.ModelServer(reg)
-    with pytest.raises(InvalidArgumentError, match="alias must name an alias"):
-        pl.follow_alias(server, "")
+    for empty in ("", " "):
+        with pytest.raises(InvalidArgumentError, match="alias must name an alias"):
+            pl.follow_alias(server, empty)
     with pytest.raises(ArgumentTypeError, match="alias must be a string"):
         pl.follow_alias(server, 3)
     with pytest.raises(InvalidArgumentError, match=r"no alias 'staging' to follow \(aliases: \['production'\]\)"):

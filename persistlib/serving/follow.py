@@ -98,7 +98,9 @@ class AliasFollower:
         if not isinstance(alias, str):
             raise ArgumentTypeError(f"alias must be a string such as 'production', got {type(alias).__name__}.")
         if not alias.strip():
-            raise InvalidArgumentError("alias must name an alias of the registry, such as 'production'; got ''.")
+            raise InvalidArgumentError(
+                f"alias must name an alias of the registry, such as 'production'; got {alias!r}."
+            )
         self.every = check_number(every, "every", low=0, low_open=True, what="a number of seconds > 0")
         self.max_backoff = check_number(max_backoff, "max_backoff", low=0, low_open=True)
         known = server.registry.aliases()
@@ -110,8 +112,8 @@ class AliasFollower:
         self.server = server
         self.alias = alias
         self._version = server.version  # what the server serves now; the first check swaps if the alias differs
-        self.swaps = self.checks = self.errors = 0
-        self.last_error: str | None = None
+        self._swaps = self._checks = self._errors = 0
+        self._last_error: str | None = None
         self._lock = threading.Lock()  # one check at a time: the poller's and any told check
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,6 +132,26 @@ class AliasFollower:
     def version(self) -> str:
         """The version of the alias this follower last swapped to (at first, the server's version)."""
         return self._version
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last check failed (the server kept serving), or ``None`` after a good check."""
+        return self._last_error
+
+    @property
+    def swaps(self) -> int:
+        """How many times this follower moved the server to where the alias moved."""
+        return self._swaps
+
+    @property
+    def checks(self) -> int:
+        """How many checks have finished, polled or told, good or failed."""
+        return self._checks
+
+    @property
+    def errors(self) -> int:
+        """How many checks have failed."""
+        return self._errors
 
     @property
     def running(self) -> bool:
@@ -167,24 +189,26 @@ class AliasFollower:
             says why, and a running follower retries by itself.
         """
         with self._lock:
-            self.checks += 1
             try:
                 target = self.server.registry.resolve(self.alias)
-                if target == self._version:
-                    self.last_error = None
-                    return None
-                self.server.swap_snapshot(target)  # the version read above, even if the alias moves again now
+                if target != self._version:
+                    self.server.swap_snapshot(target)  # the version read above, even if the alias moves again now
             except Exception as e:  # anything the registry raises (network, MLflow, ...) must not kill serving
-                self.errors += 1
-                self.last_error = (
+                self._errors += 1
+                self._checks += 1
+                self._last_error = (
                     f"alias {self.alias!r} not followed ({type(e).__name__}: {e}); still serving "
                     f"v{self.server.version}. Fix the registry or promote a version that loads; "
                     "the follower retries by itself."
                 )
-                raise FollowError(self.last_error) from e
-            self._version, self.last_error = target, None
-            self.swaps += 1
-            return target
+                raise FollowError(self._last_error) from e
+            moved = target if target != self._version else None
+            if moved is not None:
+                self._version = target
+                self._swaps += 1
+            self._last_error = None
+            self._checks += 1  # last: a test waiting for a check sees all of its effects
+            return moved
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling and wait for the thread (at most ``timeout`` s, e.g. for a swap in progress). Idempotent."""
