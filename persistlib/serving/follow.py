@@ -194,13 +194,13 @@ class AliasFollower:
                 if target != self._version:
                     self.server.swap_snapshot(target)  # the version read above, even if the alias moves again now
             except Exception as e:  # anything the registry raises (network, MLflow, ...) must not kill serving
-                self._errors += 1
-                self._checks += 1
                 self._last_error = (
                     f"alias {self.alias!r} not followed ({type(e).__name__}: {e}); still serving "
                     f"v{self.server.version}. Fix the registry or promote a version that loads; "
                     "the follower retries by itself."
                 )
+                self._errors += 1
+                self._checks += 1
                 raise FollowError(self._last_error) from e
             moved = target if target != self._version else None
             if moved is not None:
