@@ -146,7 +146,8 @@ class Quiz(W.VBox):
 
     def __repr__(self) -> str:
         correct, answered = self.score
-        return f"<Quiz: {len(self.questions)} questions, {correct:g}/{answered} correct>"
+        n = len(self.questions)
+        return f"<Quiz: {n} question{'s' if n != 1 else ''}, {correct:g}/{answered} correct>"
 
     # ------------------------------------------------------------------ internals
 
