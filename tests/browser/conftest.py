@@ -29,12 +29,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+#: A stand-in for Binder's host name: Chromium maps it to 127.0.0.1 (see test_binder_proxy.py).
+HUB_HOST = "hub.binder.test"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    f"--host-resolver-rules=MAP {HUB_HOST} 127.0.0.1",
 ]
 
 
@@ -107,10 +110,10 @@ def lab(tmp_path_factory):
         ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("workspace", ".ipynb_checkpoints")
     )
     config = base / "config"
-    # No "would you like news?" pop-up over the page.
-    settings = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    # The JupyterLab defaults Binder gets (binder/postBuild installs the same file): no news pop-up.
+    app_settings = base / "app-settings"
+    app_settings.mkdir()
+    shutil.copy(ROOT / "binder" / "overrides.json", app_settings / "overrides.json")
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(config),
@@ -133,6 +136,9 @@ def lab(tmp_path_factory):
         f"--port={port}",
         f"--ServerApp.token={token}",
         "--LabApp.expose_app_in_browser=True",
+        f"--LabApp.app_settings_dir={app_settings}",
+        # a name that stands for a hub's host (Chromium maps it to 127.0.0.1): requests through the proxy
+        f"--ServerApp.local_hostnames={['localhost', HUB_HOST]}",
         f"--ServerApp.root_dir={root}",
     ]
     with open(log, "wb") as out:
