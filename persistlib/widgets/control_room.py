@@ -59,6 +59,14 @@ _TIPS = {
 }
 
 
+# Larger text for a projector: every widget inside the room reads these variables (ipywidgets' own CSS).
+_PROJECTOR_CSS = (
+    "<style>.persistlib-control-room{--jp-widgets-font-size:16px;--jp-widgets-inline-height:32px;"
+    "--jp-widgets-inline-label-width:110px}"
+    ".persistlib-control-room .lm-TabBar-tab{font-size:17px;min-height:34px;line-height:32px}</style>"
+)
+
+
 def train(X: Any, y: Any) -> Any:
     """The control room's training recipe: scaling and a logistic regression (fast, a few ms)."""
     from sklearn.linear_model import LogisticRegression
@@ -224,8 +232,11 @@ class ControlRoom(W.VBox):
             (self.pipeline.artefact, "value"),
         ):
             widget.observe(self._on_action, names=name)
-        title = W.HTML("<h2 style='margin:4px 0'>Model persistence: the control room</h2>")
-        super().__init__([title, self.state, self.tip, self.tabs])
+        self.console.refresh_chart()  # an empty chart, not a broken image, until the load runs
+        # Charts at their own size: a flex box would stretch them (and their text) to its width or height.
+        for chart in (self.console.chart, self.drift.psi_chart, self.drift.accuracy_chart):
+            chart.layout.align_self = "flex-start"
+        super().__init__([W.HTML(_PROJECTOR_CSS), self.state, self.tip, self.tabs])
         self.add_class("persistlib-control-room")
         self.refresh()
         self._on_tab()
