@@ -48,6 +48,8 @@ def test_one_row_per_prediction_with_every_field(reg, audit):
     assert audit.which_version(p.request_id) == "1.0.0"
     with pytest.raises(AuditError, match="no prediction"):
         audit.which_version("req-doesnotexist")
+    frame = audit.to_frame(version="1.0.0")
+    assert list(frame["request_id"]) == [p.request_id] and frame.loc[0, "user_key"] == "alice"
 
 
 def test_every_routed_prediction_is_audited_with_its_arm_version_sha256_and_user(reg, audit):

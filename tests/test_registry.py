@@ -382,3 +382,9 @@ def test_a_skops_registry_refuses_pickles_unless_allowed(tmp_path, small_model):
     assert secure.load(card.version)[1].format == "skops"
     with pytest.raises(pl.UntrustedTypeError, match="pickle-based"):
         pl.Registry(tmp_path / "r").load("1.0.0", allow_pickle=False)
+
+
+def test_repr_names_the_folder_the_format_and_signing(tmp_path):
+    assert repr(pl.Registry(tmp_path / "a")) == f"Registry({str(tmp_path / 'a')!r}, format='joblib')"
+    signed = pl.Registry(tmp_path / "b", format="skops", signing_key="k" * 32)
+    assert repr(signed) == f"Registry({str(tmp_path / 'b')!r}, format='skops', signed)"

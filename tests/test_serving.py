@@ -80,6 +80,14 @@ def test_swap_then_rollback_is_instant_and_uses_no_registry_load(two_versions):
     assert counting.loads == loads
 
 
+def test_repr_shows_the_version_and_any_ab_split(two_versions):
+    reg = two_versions[0]
+    server = pl.ModelServer(reg)
+    assert repr(server) == "<ModelServer: v1.0.0>"
+    server.route(pl.ABRouter({"1.0.0": 0.5, "2.0.0": 0.5}))
+    assert repr(server) == "<ModelServer: v1.0.0, A/B {'1.0.0': 0.5, '2.0.0': 0.5}>"
+
+
 def test_rollback_before_any_swap_is_refused(two_versions):
     with pytest.raises(pl.RollbackError, match="no previous version"):
         pl.ModelServer(two_versions[0]).rollback()
