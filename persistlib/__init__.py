@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("ModelServer", "ABRouter", "AuditLog"), "serving"),
     **dict.fromkeys(("start_http", "stop_http"), "serving.background"),
     **dict.fromkeys(("follow_alias", "AliasFollower"), "serving.follow"),
+    **dict.fromkeys(("MlflowRegistry",), "backends.mlflow"),
+    **dict.fromkeys(("start_tracking_server",), "backends.tracking_server"),
     **dict.fromkeys(("DriftMonitor", "RetrainLoop", "psi"), "monitoring"),
     **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
     **dict.fromkeys(("workspace", "environment_check"), "course"),
