@@ -1,5 +1,12 @@
 """Command line: ``python -m persistlib serve --registry DIR --alias production --port 8000``.
 
+Two more commands are for the course's instructors:
+
+* ``python -m persistlib reset-workspaces`` empties every notebook's workspace
+  (``notebooks/workspace/*``, or ``--root``), so the next class starts clean;
+* ``python -m persistlib slides notebooks/*.ipynb`` sets the RISE slide type of every cell
+  (:func:`persistlib.course.set_slide_metadata`: cell metadata only, idempotent).
+
 Serves the model an alias points to over HTTP until you press Ctrl+C. The
 endpoints are those of :mod:`persistlib.serving.http` (``POST /predict``, ``GET
 /health``, ``GET /version``, ``POST /admin/swap``, ``POST /admin/rollback``).
@@ -22,10 +29,13 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["main", "ADMIN_TOKEN_ENV"]
+__all__ = ["main", "ADMIN_TOKEN_ENV", "WORKSPACES"]
 
 #: Environment variable the ``serve`` command reads its admin token from.
 ADMIN_TOKEN_ENV = "PERSISTLIB_ADMIN_TOKEN"
+
+#: Where ``reset-workspaces`` looks by default: the course's notebooks write only under it.
+WORKSPACES = "notebooks/workspace"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--signing-key-file", default=None, help="file holding a signed registry's key (or set PERSISTLIB_SIGNING_KEY)"
     )
+    reset = sub.add_parser("reset-workspaces", help="empty every notebook's workspace folder before a class")
+    reset.add_argument(
+        "--root", default=WORKSPACES, help=f"the folder of workspaces, named 'workspace' (default: {WORKSPACES})"
+    )
+    slides = sub.add_parser("slides", help="set RISE slide metadata on notebooks (cell metadata only, idempotent)")
+    slides.add_argument("notebooks", nargs="+", help=".ipynb files")
     return parser
 
 
@@ -59,12 +75,63 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # the promise: one error line, never a traceback
             print(f"error: could not serve: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
+    if args.command == "reset-workspaces":
+        return _reset_workspaces(Path(args.root))
+    if args.command == "slides":
+        return _slides(args.notebooks)
     return 2  # pragma: no cover - argparse already refuses unknown commands
 
 
 def _fail(message: str, code: int = 1) -> int:
     print(f"error: {' '.join(message.split())}", file=sys.stderr)  # one line, whatever the message holds
     return code
+
+
+def _reset_workspaces(root: Path) -> int:
+    """Remove everything inside ``root`` (a folder named ``workspace``); the notebooks recreate what they need."""
+    import shutil
+
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        return _fail(f"--root {str(root)!r} is not a folder; pass the course's notebooks/workspace folder.", 2)
+    if root.name != "workspace":
+        return _fail(
+            f"--root {str(root)!r} is not a folder named 'workspace'; reset-workspaces only empties the "
+            "course's notebooks/workspace folder (pass it with --root).",
+            2,
+        )
+    if not root.exists():
+        print(f"nothing to reset: no folder {str(root)!r} here (run from the course's root folder, or pass --root).")
+        return 0
+    removed = []
+    try:
+        for entry in sorted(root.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry.name)
+    except OSError as e:
+        return _fail(f"could not remove {e.filename!r} ({e.strerror or e}); close what uses it and run this again.")
+    names = ", ".join(removed) if removed else "it was already empty"
+    print(f"reset {len(removed)} workspace{'s' if len(removed) != 1 else ''} in {root}: {names}")
+    return 0
+
+
+def _slides(paths: list[str]) -> int:
+    """Set RISE slide metadata on each notebook; one line per file."""
+    from .course import write_slide_metadata
+    from .errors import PersistError
+
+    for name in paths:
+        if not name.endswith(".ipynb") or not Path(name).is_file():
+            return _fail(f"{name!r} is not a .ipynb file; pass notebooks, e.g. notebooks/*.ipynb.", 2)
+    for name in paths:
+        try:
+            changed = write_slide_metadata(name)
+        except PersistError as e:
+            return _fail(str(e))
+        print(f"{name}: {changed} cell{'s' if changed != 1 else ''} updated" if changed else f"{name}: up to date")
+    return 0
 
 
 def _signing_key(path: str | None) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import platform
 import shutil
 from dataclasses import dataclass
@@ -11,9 +12,18 @@ from pathlib import Path
 
 from ._checks import is_plain_name
 from ._display import mark
-from .errors import InvalidArgumentError
+from ._files import atomic_write
+from .errors import ArgumentTypeError, InvalidArgumentError
 
-__all__ = ["workspace", "environment_check", "EnvironmentReport", "REQUIRED_PACKAGES"]
+__all__ = [
+    "workspace",
+    "environment_check",
+    "EnvironmentReport",
+    "REQUIRED_PACKAGES",
+    "slide_types",
+    "set_slide_metadata",
+    "write_slide_metadata",
+]
 
 #: What the course needs, pinned like requirements.txt: (distribution, exact version).
 REQUIRED_PACKAGES: tuple[tuple[str, str], ...] = (
@@ -92,3 +102,70 @@ def environment_check(required: tuple[tuple[str, str], ...] = REQUIRED_PACKAGES)
             got = None
         rows.append((pkg, want, got, got == want))
     return EnvironmentReport(python=platform.python_version(), rows=tuple(rows))
+
+
+# --------------------------------------------------------------------------- slides (RISE)
+
+#: Slide types an author chose by hand; :func:`set_slide_metadata` never overrides them.
+MANUAL_SLIDE_TYPES = frozenset({"skip", "notes", "fragment"})
+
+
+def slide_types(cells: list[dict]) -> list[str]:
+    """The RISE slide type of each cell, by the course's rule.
+
+    * the first cell, and a markdown cell whose first line is a ``# `` or ``## `` heading: ``"slide"``;
+    * a ``### `` heading, or other markdown right after a code cell (the next step of a section,
+      with its code and output): ``"subslide"``;
+    * everything else (code, and markdown that follows markdown): ``"-"``, continuing the slide.
+    """
+    types = []
+    for i, cell in enumerate(cells):
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        first = text.lstrip().split("\n", 1)[0]
+        markdown = cell.get("cell_type") == "markdown"
+        if i == 0 or (markdown and first.startswith(("# ", "## "))):
+            types.append("slide")
+        elif markdown and (first.startswith("### ") or cells[i - 1].get("cell_type") == "code"):
+            types.append("subslide")
+        else:
+            types.append("-")
+    return types
+
+
+def set_slide_metadata(notebook: dict) -> int:
+    """Set ``metadata.slideshow.slide_type`` on every cell of a notebook (its JSON, as a dict), in place.
+
+    Only that key changes, and a type chosen by hand (``skip``, ``notes``, ``fragment``) is kept,
+    so running it again changes nothing. Returns how many cells changed.
+    """
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+        raise ArgumentTypeError("set_slide_metadata needs a notebook's JSON as a dict with a 'cells' list.")
+    changed = 0
+    for cell, wanted in zip(cells, slide_types(cells), strict=True):
+        meta = cell.setdefault("metadata", {})
+        show = meta.setdefault("slideshow", {})
+        if show.get("slide_type") in MANUAL_SLIDE_TYPES or show.get("slide_type") == wanted:
+            continue
+        show["slide_type"] = wanted
+        changed += 1
+    return changed
+
+
+def write_slide_metadata(path: str | Path) -> int:
+    """Apply :func:`set_slide_metadata` to a ``.ipynb`` file; rewrite it only if a cell changed.
+
+    The file is written as nbformat writes it (sorted keys, one-space indent, UTF-8, a final
+    newline), so the only difference is the slide metadata. Returns how many cells changed.
+    """
+    path = Path(path)
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InvalidArgumentError(f"cannot read the notebook {str(path)!r} ({e}); pass a .ipynb file.") from e
+    changed = set_slide_metadata(notebook)
+    if changed:
+        text = json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+        atomic_write(path, text.encode("utf-8"))  # a notebook open in JupyterLab never sees half a file
+    return changed
