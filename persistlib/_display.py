@@ -8,7 +8,27 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["mark", "clip", "short", "human_bytes", "human_seconds"]
+__all__ = ["mark", "clip", "short", "human_bytes", "human_seconds", "PALETTE", "SERIES", "GREY"]
+
+#: Okabe & Ito's palette ("Color Universal Design", 2008): eight colours that stay apart for readers
+#: with any common colour-vision deficiency. Every chart persistlib draws takes its colours from here
+#: (plus black, white and greys), and still gives each colour a marker, a hatch or a label too.
+PALETTE: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+}
+#: The order for a chart's series (yellow last: it is pale on white).
+SERIES: tuple[str, ...] = tuple(
+    PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky_blue", "yellow")
+)
+#: A neutral grey for reference lines (no hue, so it is not part of the palette).
+GREY = "#555555"
 
 
 def mark(ok: bool) -> str:

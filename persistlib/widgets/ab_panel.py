@@ -13,7 +13,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from .._display import mark
+from .._display import SERIES, mark
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..serving import ABRouter
 from ._common import figure_png
@@ -53,7 +53,9 @@ class ABPanel(W.VBox):
         ).add_class("persistlib-ab-split")
         self.table = W.HTML().add_class("persistlib-ab-table")
         self.decision = W.Label().add_class("persistlib-ab-decision")
-        self.refresh_button = W.Button(description="Refresh metrics", icon="refresh").add_class("persistlib-ab-refresh")
+        self.refresh_button = W.Button(
+            description="Refresh metrics", icon="refresh", tooltip="Recompute each arm's accuracy and interval"
+        ).add_class("persistlib-ab-refresh")
         self.chart = W.Image(format="png").add_class("persistlib-ab-chart")
         self.split.observe(self._on_split, names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
@@ -106,7 +108,8 @@ class ABPanel(W.VBox):
         for i, r in enumerate(m.values()):
             if r["accuracy"] is not None:
                 lo, hi = r["ci"]
-                ax.errorbar([r["accuracy"]], [i], xerr=[[r["accuracy"] - lo], [hi - r["accuracy"]]], fmt="o", capsize=6)
+                err = [[r["accuracy"] - lo], [hi - r["accuracy"]]]
+                ax.errorbar([r["accuracy"]], [i], xerr=err, fmt="o", capsize=6, color=SERIES[i % len(SERIES)])
         ax.set_yticks(range(len(m)), [f"v{a}" for a in m])
         ax.set_ylim(-0.6, len(m) - 0.4)
         ax.set_xlabel("accuracy (95% interval)")

@@ -16,7 +16,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from .._display import human_bytes, human_seconds
+from .._display import PALETTE, human_bytes, human_seconds
 from ..errors import ArgumentTypeError, InvalidArgumentError
 from ..format_benchmark import Measurement, available_methods, get_method, measure
 from ._common import figure_png
@@ -181,7 +181,7 @@ def _chart(rows: list[Measurement]) -> bytes:
         ([r.load_s * 1e3 for r in rows], "load time (ms)"),
     ]
     for ax, (values, label) in zip(axes, series, strict=True):
-        ax.barh(names, values, color="#4c72b0")
+        ax.barh(names, values, color=PALETTE["blue"])
         ax.set_xlabel(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()  # first method on top (the y axis is shared)

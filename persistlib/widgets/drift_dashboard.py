@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import pandas as pd
 
-from .._display import clip, mark, short
+from .._display import GREY, PALETTE, clip, mark, short
 from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError
 from ._common import figure_png
 
@@ -36,8 +36,8 @@ _STOP = {
     "rolled back": (5, False, "alarm: rolled back"),
 }
 
-# Okabe-Ito, a colour-blind-safe palette; every colour also comes with a marker, hatch or label.
-BLUE, GREEN, VERMILLION, GREY = "#0072B2", "#009E73", "#D55E00", "#555555"
+# Okabe-Ito colours (persistlib._display.PALETTE); every colour also comes with a marker, hatch or label.
+BLUE, GREEN, VERMILLION = PALETTE["blue"], PALETTE["green"], PALETTE["vermillion"]
 _NOW = "border:3px solid #000;font-weight:bold;background:#fff3cd;color:#000"  # the current step (also ▶, "now")
 
 _MONTH = "a (label, X, y, X_holdout, y_holdout) tuple"

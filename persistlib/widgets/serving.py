@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 
-from .._display import mark
+from .._display import GREY, PALETTE, mark
 from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidVersionError, PersistError, SwapError
 from ..registry import parse_version
 from ..serving import ModelServer
@@ -156,12 +156,18 @@ class HotSwapConsole(W.VBox):
         self.errors_label = W.Label("errors: 0").add_class("persistlib-hotswap-errors")
         self.version_label = W.Label(f"serving: v{self._current_version()}").add_class("persistlib-hotswap-version")
         self.status = W.Label("stopped").add_class("persistlib-hotswap-status")
-        self.start_button = W.Button(description="Start load", icon="play").add_class("persistlib-hotswap-start")
-        self.stop_button = W.Button(description="Stop load", icon="stop").add_class("persistlib-hotswap-stop")
-        self.swap_button = W.Button(description="Swap", icon="exchange", button_style="primary").add_class(
-            "persistlib-hotswap-swap"
-        )
-        self.rollback_button = W.Button(description="Rollback", icon="undo").add_class("persistlib-hotswap-rollback")
+        self.start_button = W.Button(
+            description="Start load", icon="play", tooltip="Start a background client that sends requests"
+        ).add_class("persistlib-hotswap-start")
+        self.stop_button = W.Button(
+            description="Stop load", icon="stop", tooltip="Stop the background client"
+        ).add_class("persistlib-hotswap-stop")
+        self.swap_button = W.Button(
+            description="Swap", icon="exchange", button_style="primary", tooltip="Hot-swap to the next version"
+        ).add_class("persistlib-hotswap-swap")
+        self.rollback_button = W.Button(
+            description="Rollback", icon="undo", tooltip="Return to the version served before the last swap"
+        ).add_class("persistlib-hotswap-rollback")
         self.chart = W.Image(format="png").add_class("persistlib-hotswap-chart")
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
@@ -353,11 +359,18 @@ class HotSwapConsole(W.VBox):
         ok = [(t, level[v]) for t, v in timeline if v is not None]
         bad = [t for t, v in timeline if v is None]
         if ok:
-            ax.step([t for t, _ in ok], [y for _, y in ok], where="post", lw=2, label="version that answered")
+            ax.step(
+                [t for t, _ in ok],
+                [y for _, y in ok],
+                where="post",
+                lw=2,
+                color=PALETTE["blue"],
+                label="version that answered",
+            )
         if bad:
-            ax.plot(bad, [-1] * len(bad), "rx", label=f"errors ({len(bad)})")
+            ax.plot(bad, [-1] * len(bad), "x", color=PALETTE["vermillion"], label=f"errors ({len(bad)})")
         for t, _ in swaps:
-            ax.axvline(t, ls="--", color="grey", lw=1)
+            ax.axvline(t, ls="--", color=GREY, lw=1)
         ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
         ax.set_xlabel("seconds since the console was created")
         ax.set_title(f"{len(timeline)} requests · {len(bad)} errors · dashed line = swap")
