@@ -13,6 +13,9 @@ The operating system picks the port (``--port 0``) and the server reports it in
 its log, so there is no race between finding a free port and binding it. The
 server runs in its own folder (``cwd``), writes its log to ``server.log`` there,
 listens on loopback only, and is stopped when Python exits if you forget.
+
+The server needs the full ``mlflow`` package (``pip install mlflow==3.17.2``):
+the course pins only the client, ``mlflow-skinny``, to keep Binder under 1.2 GB.
 """
 
 from __future__ import annotations
@@ -25,17 +28,27 @@ import sys
 import time
 import urllib.request
 import weakref
+from importlib import metadata
 from pathlib import Path
 
 from .._checks import check_number
 from .._display import clip
-from ..errors import InvalidArgumentError, TrackingServerError
+from ..errors import BackendUnavailableError, InvalidArgumentError, TrackingServerError
 from ._mlflow_store import INSTALL_HINT
 
-__all__ = ["TrackingServer", "start_tracking_server"]
+__all__ = ["TrackingServer", "start_tracking_server", "server_installed"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _RUNNING = re.compile(rb"Uvicorn running on https?://\S+?:(\d+)")
+
+
+def server_installed() -> bool:
+    """Whether the full ``mlflow`` package (server and UI) is installed; the course pins only ``mlflow-skinny``."""
+    try:
+        metadata.version("mlflow")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 class TrackingServer:
@@ -90,9 +103,17 @@ def start_tracking_server(
 
     Raises
     ------
+    BackendUnavailableError
+        If only ``mlflow-skinny`` is installed (it has no server): ``pip install mlflow==3.17.2``.
     TrackingServerError
         If it exits or does not answer in time; the message quotes its log.
     """
+    if not server_installed():
+        raise BackendUnavailableError(
+            f"the MLflow tracking server and UI come with the full mlflow package, and only the client "
+            f"(mlflow-skinny) is installed. Install it with `{INSTALL_HINT}`, or use a SQLite store: "
+            "MlflowRegistry('sqlite:////abs/path/mlflow.db')."
+        )
     if host not in _LOOPBACK:
         raise InvalidArgumentError(
             f"host must be a loopback address {_LOOPBACK}: this server has no login; got {host!r}."
