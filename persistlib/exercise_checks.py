@@ -103,7 +103,9 @@ def check_01(answer: Any) -> tuple[list[str], list[str], str]:
         return m.fail(
             f"there is no file at {path.name!r}", "save the small forest: joblib.dump(small, path, compress=3)"
         )
-    model = joblib.load(path)  # the student's own file, written in this session
+    loaded, model = call(joblib.load, path)  # the student's own file, written in this session
+    if not loaded:
+        return m.fail(f"{path.name} does not load with joblib.load: {model}", "save it with joblib.dump(small, path)")
     trees = getattr(model, "n_estimators", None)
     if not m.ok(
         type(model).__name__ == "RandomForestClassifier" and trees == 20 and hasattr(model, "estimators_"),
@@ -250,7 +252,10 @@ def check_04(answer: Any) -> tuple[list[str], list[str], str]:
     model = answer["model"]
     if not hasattr(model, "predict"):
         raise ExerciseError(f"'model' must be the fitted model you measured, got {type(model).__name__}.")
-    mine = {"pickle": len(pickle.dumps(model, protocol=5))}
+    ok, raw = call(pickle.dumps, model, protocol=5)
+    if not ok:
+        return m.fail(f"'model' cannot be pickled: {raw}", "give the fitted model you measured")
+    mine = {"pickle": len(raw)}
     for level in (0, 3):
         buffer = io.BytesIO()
         joblib.dump(model, buffer, compress=level)

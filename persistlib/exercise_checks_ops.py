@@ -53,7 +53,10 @@ def check_06(answer: Any) -> tuple[list[str], list[str], str]:
     ok, labels = call(onx.predict, X)
     if not ok:
         return m.fail(f"the ONNX file cannot predict fresh customers: {labels}", "export with X_train.head() as sample")
-    agree = float((labels == model.predict(X)).mean())
+    ok, theirs = call(model.predict, X)
+    if not ok:
+        return m.fail(f"'model' cannot predict fresh customers: {theirs}", "give the pipeline you exported")
+    agree = float((labels == theirs).mean())
     m.ok(
         agree >= 0.99,
         f"its labels agree with the pipeline's on {agree:.1%} of 400 fresh customers",
@@ -88,8 +91,8 @@ def check_07(answer: Any) -> tuple[list[str], list[str], str]:
     root = Path(answer["registry"])
     if not (root / "aliases.json").exists() and not list(root.glob("*_meta.json")):
         return m.fail(f"{root.name!r} is not a registry folder", "pass reg_sk.root")
-    registry = Registry(root, format="skops")
     try:
+        registry = Registry(root, format="skops")
         card = registry.card(answer["version"])
     except PersistError as e:
         return m.fail(short(str(e), 120), "pass the version that reg_sk.save(pipe, ...) returned")
@@ -102,6 +105,8 @@ def check_07(answer: Any) -> tuple[list[str], list[str], str]:
         "save the pipeline with trusted_types=[]",
     )
     artefact = root / card.artifact
+    if not artefact.is_file():
+        return m.fail(f"the artefact {card.artifact} is missing", "replace it, do not delete it")
     if not m.ok(
         sha256_file(artefact)[0] == card.artifact_sha256,
         "the card's sha256 matches the swapped bytes, as an attacker would make it",
@@ -109,7 +114,9 @@ def check_07(answer: Any) -> tuple[list[str], list[str], str]:
         "fix the hash like an attacker: demos.edit_card(reg_sk.root, version, match_artifact=True)",
     ):
         return m.result()
-    found = sio.get_untrusted_types(file=artefact)
+    ok, found = call(sio.get_untrusted_types, file=artefact)
+    if not ok:
+        return m.fail(f"the artefact is not a skops file: {found}", "use the forest's .skops file from reg_sk")
     m.ok(
         "sklearn.tree._tree.Tree" in found,
         "the artefact now holds the forest's trees (sklearn.tree._tree.Tree)",

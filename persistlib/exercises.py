@@ -209,7 +209,7 @@ def check(exercise_id: str, answer: Any) -> Feedback:
     if answer is None or answer is Ellipsis:
         return Feedback(
             ex.id,
-            wrong=("no answer yet: replace the ... in the cell above",),
+            wrong=("no answer yet: replace the ... after `answer =` with your answer",),
             hint=f"{ex.task} Give {ex.expects}.",
         )
     module, _, name = ex.checker.partition(":")

@@ -208,11 +208,40 @@ def test_every_notebook_ends_with_key_points_an_exercise_and_the_quiz(nb):
     assert len(set(starts)) == 3, f"{nb.name}: Key points, Exercise and Quiz must each open in their own cell"
     exercise = cells[starts[1] : starts[2]]
     assert any(c["cell_type"] == "code" for c in exercise), f"{nb.name}: the exercise has no cell to work in"
-    assert any("<summary>Solution</summary>" in "".join(c["source"]) for c in exercise), (
-        f"{nb.name}: the exercise has no collapsed solution"
-    )
+    hidden = ("<summary>Solution</summary>", "pl.exercises.solution(")  # a collapsed block, or a loadable file
+    assert any(h in "".join(c["source"]) for c in exercise for h in hidden), f"{nb.name}: no hidden solution"
     code_after_quiz = [c for c in cells[starts[2] :] if c["cell_type"] == "code"]
     assert len(code_after_quiz) == 1 and code_after_quiz[0] is cells[-1], f"{nb.name}: the quiz cell must end it"
+
+
+EXERCISE_NOTEBOOKS = [nb for nb in NOTEBOOKS if 1 <= int(nb.name[:2]) <= 10]
+
+
+@pytest.mark.parametrize("nb", EXERCISE_NOTEBOOKS, ids=[p.stem for p in EXERCISE_NOTEBOOKS])
+def test_notebooks_01_to_10_have_an_exercise_that_answers_back(nb):
+    """An exercise, a way to check it (pl.exercises.check, its feedback saved), and a solution out of plain view."""
+    import persistlib as pl
+
+    cells = json.loads(nb.read_text())["cells"]
+    heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "\n## " in "\n" + "".join(c["source"])]
+    exercise = cells[heads[-2] : heads[-1]]  # the section before the quiz (the test above checks the order)
+    (ex_id,) = [i for i in pl.exercises.ids() if i.startswith(nb.name[:2] + "-")]
+    assert pl.exercises.EXERCISES[ex_id].notebook == nb.stem
+    checks = [
+        c
+        for c in exercise
+        if c["cell_type"] == "code" and f'pl.exercises.check("{ex_id}", answer)' in "".join(c["source"])
+    ]
+    assert len(checks) == 1, f"{nb.name}: no cell calls pl.exercises.check({ex_id!r}, answer)"
+    shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in checks[0]["outputs"])
+    assert f"{ex_id}: not yet" in shown and "hint:" in shown, f"{nb.name}: save the placeholder's feedback"
+    text = "\n".join("".join(c["source"]) for c in exercise if c["cell_type"] == "markdown")
+    assert f'pl.exercises.solution("{ex_id}")' in text, f"{nb.name}: tell the student how to load the solution"
+    everything = "\n".join("".join(c["source"]) for c in cells)
+    solution = pl.exercises.solution(ex_id)
+    answer_lines = [line for line in solution.splitlines() if line.startswith("answer = ")]
+    assert answer_lines and not any(line in everything for line in answer_lines), f"{nb.name}: solution in plain view"
+    assert "<summary>Solution</summary>" not in everything, f"{nb.name}: the solution now lives in a file"
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS + DASHBOARDS, ids=[p.stem for p in NOTEBOOKS + DASHBOARDS])
