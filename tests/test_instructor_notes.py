@@ -33,8 +33,10 @@ def answer_key(stem: str) -> str:
     """The answer key of one notebook's quiz, as Markdown (what the notes must hold for it)."""
     lines = []
     for n, q in enumerate(load_questions(quiz_path(stem)), start=1):
-        pick = "pick one" if q.kind == "single" else "pick all that apply"
-        lines.append(f"{n}. {_one_line(q.prompt)} *({pick})*")
+        pick = (
+            "" if "pick" in q.prompt.lower() else " *(pick one)*" if q.kind == "single" else " *(pick all that apply)*"
+        )
+        lines.append(f"{n}. {_one_line(q.prompt)}{pick}")
         if q.code:
             lines += ["", "   ```python", *(f"   {line}" for line in q.code.splitlines()), "   ```", ""]
         for o in q.options:
