@@ -171,7 +171,7 @@ def test_a_dns_rebinding_host_is_refused(http_server):
 )
 def test_admin_calls_need_the_token_checked_before_anything_else(http_server, headers, status):
     server, url = http_server
-    for path in ("/admin/swap", "/admin/rollback"):
+    for path in ("/admin/swap", "/admin/rollback", "/admin/follow/check"):
         r = httpx.post(f"{url}{path}", content=b"not even json", headers={"Content-Type": "text/plain", **headers})
         assert r.status_code == status, r.text  # not 415, not 400: the token comes first
     assert server.version == "1.0.0"
@@ -382,7 +382,7 @@ def test_fuzzing_the_openapi_spec_never_gets_a_500(http_server):
         for path, ops in spec["paths"].items()
         if "post" in ops
     }
-    assert set(posts) == {"/predict", "/admin/swap", "/admin/rollback"}
+    assert set(posts) == {"/predict", "/admin/swap", "/admin/rollback", "/admin/follow/check"}
     client = httpx.Client(base_url=url, headers=auth(server), timeout=10)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
