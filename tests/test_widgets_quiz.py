@@ -211,8 +211,10 @@ def test_the_score_per_topic_says_what_to_revisit():
     assert quiz.revisit == ["03_evaluation_gate"]
     value = quiz.topics_html.value
     assert "Revisit: notebook 03_evaluation_gate" in value
-    assert "<td>The evaluation gate</td><td>1/2 of 2</td><td>✗ revisit notebook 03_evaluation_gate</td>" in value
-    assert "<td>Pickle security and formats</td><td>1/1 of 1</td><td>✓ fine</td>" in value
+    assert (
+        "<td>The evaluation gate</td><td>1/2</td><td>2 of 2</td><td>✗ revisit notebook 03_evaluation_gate</td>" in value
+    )
+    assert "<td>Pickle security and formats</td><td>1/1</td><td>1 of 1</td><td>✓ fine</td>" in value
     quiz.answer("three", 1)
     assert quiz.revisit == [] and "Nothing to revisit so far." in quiz.topics_html.value
     quiz.reset()

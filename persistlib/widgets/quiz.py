@@ -252,7 +252,7 @@ class Quiz(W.VBox):
         if not scores:
             return
         rows = "".join(
-            f"<tr><td>{html.escape(t.title)}</td><td>{t.points:g}/{t.answered} of {t.total}</td>"
+            f"<tr><td>{html.escape(t.title)}</td><td>{t.points:g}/{t.answered}</td><td>{t.answered} of {t.total}</td>"
             f"<td>{'–' if not t.answered else mark(not t.revisit)} {html.escape(t.advice)}</td></tr>"
             for t in scores
         )
@@ -266,5 +266,5 @@ class Quiz(W.VBox):
         )
         self.topics_html.value = (
             f"<p><b>Your score by topic.</b> {head}</p>"
-            f"<table><tr><th>topic</th><th>points/answered of questions</th><th>advice</th></tr>{rows}</table>"
+            f"<table><tr><th>topic</th><th>score</th><th>answered</th><th>advice</th></tr>{rows}</table>"
         )
