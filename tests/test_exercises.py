@@ -103,7 +103,7 @@ def ns_07(ws):
 
 
 def ns_08(ws):
-    X_new, y_new = pl.make_churn(1200, drift=1.0, random_state=2)
+    X_new, y_new = pl.make_churn(600, drift=1.0, random_state=2)
     Xn_train, Xn_test, yn_train, yn_test = train_test_split(X_new, y_new, test_size=0.25, random_state=0)
     registry = pl.Registry(ws / "registry")
     registry.promote(registry.save(lr().fit(Xn_train, yn_train), version="2.0.0").version)
@@ -133,7 +133,7 @@ def ns_10(ws):
     def train(X, y):
         return lr().fit(X, y)
 
-    X, y = pl.make_churn(1200, random_state=1)
+    X, y = pl.make_churn(800, random_state=1)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     v1 = train(X_train, y_train)
     metrics_v1 = pl.evaluate(v1, X_test, y_test)
@@ -142,8 +142,8 @@ def ns_10(ws):
     registry.promote(registry.save(v1, metrics=metrics_v1, gate_report=report_v1, dataset=X_train).version)
     months = []
     for month, drift in enumerate(DRIFT_10, start=1):
-        Xm, ym = pl.make_churn(800, drift=drift, random_state=40 + month)
-        Xh, yh = pl.make_churn(400, drift=drift, random_state=140 + month)
+        Xm, ym = pl.make_churn(500, drift=drift, random_state=40 + month)
+        Xh, yh = pl.make_churn(300, drift=drift, random_state=140 + month)
         months.append((f"2025-{month:02d}", Xm, ym, Xh, yh))
     thresholds, tolerance = {"accuracy": 0.80, "precision": 0.70, "recall": 0.65}, 0.02
     loop = pl.RetrainLoop(registry, pl.ModelServer(registry), train, monitor=pl.DriftMonitor(X_train),
