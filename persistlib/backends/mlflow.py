@@ -133,6 +133,11 @@ class MlflowRegistry:
     def __repr__(self) -> str:
         return f"MlflowRegistry({self.tracking_uri!r}, {self.name!r})"
 
+    @property
+    def client(self) -> Any:
+        """The ``mlflow.MlflowClient`` on this store, for MLflow's own calls (aliases, runs, the UI's data)."""
+        return self._client
+
     # ------------------------------------------------------------------ reading
 
     def versions(self) -> list[str]:
