@@ -139,11 +139,14 @@ def test_repo2docker_installs_requirements_before_copying_the_repo_and_runs_post
 
 
 def _python312() -> str | None:
-    found = os.environ.get("PERSISTLIB_PYTHON312") or shutil.which("python3.12")
-    if not found:
-        candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
-        found = candidates[-1] if candidates else None
-    return found
+    """A working Python 3.12 (a pyenv shim on PATH may point at no installed version: each is tried)."""
+    candidates = [os.environ.get("PERSISTLIB_PYTHON312"), shutil.which("python3.12")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")), reverse=True)
+    for exe in filter(None, candidates):
+        probe = [exe, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 12))"]
+        if subprocess.run(probe, capture_output=True).returncode == 0:
+            return exe
+    return None
 
 
 @pytest.mark.slow
