@@ -19,6 +19,7 @@ apart, as "first use".
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -30,6 +31,7 @@ import persistlib as pl
 
 
 def main() -> int:
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow logs each database set-up step
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--trees", type=int, default=100)
