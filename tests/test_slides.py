@@ -117,6 +117,16 @@ def test_the_slides_command(tmp_path, capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "not a .ipynb file" in err
 
 
+@pytest.mark.parametrize("nb", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_lesson_has_slide_metadata(nb):
+    """`python -m persistlib slides notebooks/[0-9]*.ipynb` sets it; the lessons then present as RISE slides."""
+    cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+    missing = [i for i, c in enumerate(cells) if "slide_type" not in c.get("metadata", {}).get("slideshow", {})]
+    assert not missing, f"{nb.name}: cells {missing} have no slide type; run python -m persistlib slides {nb}"
+    assert cells[0]["metadata"]["slideshow"]["slide_type"] == "slide"
+    assert set_slide_metadata(copy.deepcopy({"cells": cells})) == 0, f"{nb.name}: slide types out of date"
+
+
 def test_the_control_room_has_slide_metadata_too():
     cells = json.loads((ROOT / "notebooks" / "control_room.ipynb").read_text(encoding="utf-8"))["cells"]
     assert set_slide_metadata({"cells": cells}) == 0
