@@ -249,9 +249,16 @@ pl.stop_http(url)
 """
 
 
-def test_two_server_processes_follow_production_through_the_tracking_server(tracking_server, trees, data, wait_until):
-    """Promote once in MLflow, and both running servers swap; roll back, and both swap back."""
-    registry = pl.MlflowRegistry(tracking_server.url, next(_names))
+def test_two_server_processes_follow_production_in_mlflow(request, tmp_path, trees, data, wait_until):
+    """Promote once in MLflow, and both running servers swap; roll back, and both swap back.
+
+    Through the tracking server where the full mlflow package is installed, else through a shared SQLite store.
+    """
+    if server_installed():
+        uri = request.getfixturevalue("tracking_server").url
+    else:
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    registry = pl.MlflowRegistry(uri, next(_names))
     for model in trees[:2]:
         registry.save(model)
     registry.promote("1.0.0")
