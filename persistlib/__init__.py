@@ -64,7 +64,7 @@ _LAZY: dict[str, str] = {
 
 
 # Submodules reached as attributes, imported on first use: ``pl.exercises.check(...)``.
-_LAZY_MODULES = ("exercises",)
+_LAZY_MODULES = ("exercises", "quiz")
 
 
 def __getattr__(name: str) -> Any:
