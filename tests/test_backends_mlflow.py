@@ -118,9 +118,14 @@ def test_bad_arguments_get_clear_errors(tmp_path, kwargs, error, match):
 
 def test_a_relative_sqlite_path_is_pinned_to_where_it_was_opened(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    registry = pl.MlflowRegistry("sqlite:///stores/mlflow.db")
-    assert registry.tracking_uri == f"sqlite:///{tmp_path / 'stores' / 'mlflow.db'}"
-    assert registry.artifact_location == str(tmp_path / "stores" / "artifacts")
+    uri, artifacts = _mlflow_store.check_tracking_uri("sqlite:///stores/mlflow.db")
+    assert uri == f"sqlite:///{tmp_path / 'stores' / 'mlflow.db'}"
+    assert artifacts == str(tmp_path / "stores" / "artifacts")
+    assert _mlflow_store.check_tracking_uri("http://127.0.0.1:5000/") == ("http://127.0.0.1:5000", None)
+    assert _mlflow_store.check_tracking_uri("postgresql://db/mlflow", "s3://models") == (
+        "postgresql://db/mlflow",
+        "s3://models",
+    )
 
 
 # --------------------------------------------------------------------------- what MLflow holds
