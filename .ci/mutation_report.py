@@ -1,11 +1,19 @@
-"""Per-module mutation score from `mutmut results --all true` (stdin), against the 85 % target.
+"""Helpers of .ci/mutation: the groups, each group's mutmut configuration, and the score.
+
+    mutation_report.py --groups pyproject.toml           # the group names
+    mutation_report.py --configure GROUP pyproject.toml   # rewrite [tool.mutmut] of a clone for GROUP
+    mutmut results --all true | mutation_report.py --score tests/equivalent_mutants.txt
+
+The score is per module, from `mutmut results --all true`, against the 85 % target.
 
 A mutant counts as killed when a test failed or timed out. Survivors listed in the equivalents
 file (one `mutant-name  reason` per line) are left out of the score, and reported apart; every
 other survivor is printed, so it can be killed by a test or argued equivalent.
 """
 
+import json
 import sys
+import tomllib
 from collections import defaultdict
 
 TARGET = 0.85
@@ -18,9 +26,36 @@ def module_of(mutant: str) -> str:
     return mutant.rsplit(".", 1)[0]
 
 
-def main() -> int:
+def groups(pyproject: str) -> dict:
+    with open(pyproject, "rb") as f:
+        return tomllib.load(f)["tool"]["persistlib"]["mutation"]
+
+
+def configure(group: str, pyproject: str) -> None:
+    """Point the clone's [tool.mutmut] at one group's modules and tests (the rest of the table stays)."""
+    spec = groups(pyproject)[group]
+    text = open(pyproject, encoding="utf-8").read()
+    head, _, rest = text.partition("\n[tool.mutmut]\n")
+    body, sep, tail = rest.partition("\n[")
+    keep = []
+    skipping = False
+    for line in body.splitlines():
+        if line.startswith(("only_mutate", "pytest_add_cli_args_test_selection")):
+            skipping = not line.rstrip().endswith("]")
+            continue
+        if skipping:
+            skipping = line.strip() != "]"
+            continue
+        keep.append(line)
+    keep.append(f"only_mutate = {json.dumps(spec['modules'])}")
+    keep.append(f"pytest_add_cli_args_test_selection = {json.dumps(spec['tests'])}")
+    with open(pyproject, "w", encoding="utf-8") as f:
+        f.write(head + "\n[tool.mutmut]\n" + "\n".join(keep) + "\n" + sep + tail)
+
+
+def score(equivalents: str) -> int:
     equivalent = {}
-    for line in open(sys.argv[1], encoding="utf-8"):
+    for line in open(equivalents, encoding="utf-8"):
         if line.strip() and not line.startswith("#"):
             name, _, reason = line.strip().partition(" ")
             equivalent[name] = reason.strip()
@@ -57,6 +92,17 @@ def main() -> int:
         print(f"\n{len(survivors)} surviving mutants (see one with `cd $MUTATION_DIR && python3 -m mutmut show NAME`):")
         print("\n".join("  " + s for s in survivors))
     return 0 if ok else 1
+
+
+def main() -> int:
+    command, *args = sys.argv[1:]
+    if command == "--groups":
+        print("\n".join(groups(args[0])))
+        return 0
+    if command == "--configure":
+        configure(*args)
+        return 0
+    return score(args[0])
 
 
 if __name__ == "__main__":
