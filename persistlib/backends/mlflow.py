@@ -86,6 +86,13 @@ class MlflowRegistry:
         Opt in to saving and loading pickle-based versions. Unpickling runs code:
         only for a registry where you trust everyone who can write.
 
+    Notes
+    -----
+    Every call is a round trip to the store. Against a server that is down,
+    MLflow's client retries with a growing wait before it gives up (a
+    :class:`~persistlib.errors.BackendError`); ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``
+    and ``MLFLOW_HTTP_REQUEST_TIMEOUT`` shorten that, e.g. for a server following an alias.
+
     Examples
     --------
     >>> reg = MlflowRegistry("sqlite:////tmp/store/mlflow.db", "churn")   # doctest: +SKIP
