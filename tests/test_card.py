@@ -1,5 +1,8 @@
+import hashlib
+import hmac
 import json
 import warnings
+from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given
@@ -7,7 +10,7 @@ from hypothesis import strategies as st
 
 import persistlib as pl
 from persistlib import errors
-from persistlib.card import utc_now
+from persistlib.card import _mapping, _optional, utc_now
 from persistlib.environment import check_compatibility, environment_versions
 
 
@@ -137,3 +140,224 @@ def test_check_environment_warns_or_raises():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_card(dependencies=environment_versions()).check_environment()
+
+
+# --------------------------------------------------------------------------- signing payload
+
+
+def test_signing_payload_is_the_canonical_json_without_the_signature():
+    """An independent statement of the canonical form, so any other tool can re-compute a signature.
+
+    Keys sorted, no spaces (separators "," and ":"), non-ASCII kept as UTF-8, and the signature field null.
+    """
+    card = make_card(notes="qualité ✓ 模型", dataset="churn ünïcode.csv", signature="ab" * 32)
+    fields_ = json.loads(card.to_json())
+    fields_["signature"] = None
+    canonical = json.dumps(fields_, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    assert card.signing_payload() == canonical
+    assert b'"signature":null' in canonical and "qualité ✓ 模型".encode() in canonical
+    # the signature itself is not covered: changing it leaves the payload as it was
+    assert make_card(notes=card.notes, dataset=card.dataset, signature=None).signing_payload() == canonical
+    # a test vector: HMAC-SHA256 over those bytes, which `openssl dgst -sha256 -hmac` also computes
+    key = b"test-key"
+    assert pl.signing.sign(card, key) == hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def test_mapping_check_accepts_only_an_object_of_name_to_value():
+    check = _mapping((int, float), "number")
+    assert check({}) is None and check({"accuracy": 0.9, "rows": 3}) is None
+    message = "must be an object of name -> number"
+    for bad in ([0.9], "accuracy", None, {"accuracy": "high"}, {"accuracy": True}, {1: 0.5}, {"a": 0.5, 2: 0.1}):
+        assert check(bad) == message, bad
+    assert _mapping(str, "version string")({"numpy": 3}) == "must be an object of name -> version string"
+
+
+def test_optional_check_lets_null_through_and_checks_anything_else():
+    def must_be_short(v):
+        return None if len(v) < 3 else "must be short"
+
+    check = _optional(must_be_short)
+    assert check(None) is None
+    assert check("ab") is None
+    assert check("abcd") == "must be short"
+
+
+# --------------------------------------------------------------------------- display
+
+
+def full_card(**over):
+    base = dict(
+        metrics={"accuracy": 0.91, "f1": 0.8},
+        artifact_sha256="0123456789abcdef" * 4,
+        artifact_bytes=12345,
+        dataset="churn.csv",
+        dataset_sha256="fedcba9876543210" * 4,
+        dataset_rows=1500,
+        hyperparams={"n_estimators": 10, "max_depth": None},
+        gate={"passed": True, "rows": [], "tolerance": 0.0},
+    )
+    base.update(over)
+    return make_card(**base)
+
+
+def test_str_shows_the_card_in_four_documented_lines():
+    card = full_card()
+    assert str(card).splitlines() == [
+        "model v1.2.0 · RandomForestClassifier · trained 2026-11-26T10:00:00+00:00",
+        "  metrics: accuracy=0.910, f1=0.800 · gate PASS",
+        "  artefact: model_v1.2.0.pkl (joblib) sha256 0123456789ab…",
+        "  dataset: churn.csv sha256 fedcba987654",
+    ]
+    failed = full_card(gate={"passed": False, "rows": [], "tolerance": 0.0}, format="skops")
+    assert str(failed).splitlines()[1] == "  metrics: accuracy=0.910, f1=0.800 · gate FAIL"
+    assert str(failed).splitlines()[2] == "  artefact: model_v1.2.0.pkl (skops) sha256 0123456789ab…"
+    # nothing recorded: a dash for the metrics and the dataset, and no gate verdict at all
+    bare = full_card(metrics={}, gate=None, dataset=None, dataset_sha256=None)
+    lines = str(bare).splitlines()
+    assert lines[1].rstrip() == "  metrics: —"
+    assert lines[3] == "  dataset: — sha256 —"
+
+
+class _CardHTML(HTMLParser):
+    """The parts of a card's HTML a reader sees: tables (rows of cell texts, the value cells' tooltips),
+    the heading and the lines under it, and any text outside those places (there should be none)."""
+
+    TEXT_TAGS = {"th", "td", "code", "h3", "p", "b", "summary"}
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.titles, self.styles, self.classes = {}, {}, [], []
+        self.stack, self.texts, self.stray, self.scripts = [], {}, [], 0
+        self.table = self.row = self.cell = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.stack.append(tag)
+        self.classes.append(attrs.get("class"))
+        if tag == "script":
+            self.scripts += 1
+        if "style" in attrs:
+            self.styles.append((tag, attrs.get("class"), attrs["style"]))
+        if tag == "table":
+            self.table = attrs.get("class")
+            self.tables[self.table], self.titles[self.table] = [], []
+        elif tag == "tr":
+            self.row = []
+            self.tables[self.table].append(self.row)
+        elif tag in ("td", "th"):
+            self.cell = len(self.row)
+            self.row.append("")
+            if "title" in attrs:
+                self.titles[self.table].append(attrs["title"])
+        elif tag in ("h3", "p", "b", "summary") and self.cell is None:
+            self.texts.setdefault(tag, []).append("")
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop() != tag:
+            pass
+        if tag in ("td", "th"):
+            self.cell = None
+
+    def handle_data(self, data):
+        where = self.stack[-1] if self.stack else None
+        if self.cell is not None:
+            self.row[self.cell] += data
+        elif where in self.TEXT_TAGS:
+            outer = next(t for t in reversed(self.stack) if t in ("h3", "p", "summary"))
+            self.texts[outer][-1] += data
+        elif data.strip():
+            self.stray.append(data)
+
+
+def parse_card_html(card):
+    parser = _CardHTML()
+    parser.feed(card._repr_html_())
+    parser.close()
+    assert parser.stray == [], f"text outside the cells, heading and lines: {parser.stray}"
+    return parser
+
+
+def css(style):
+    """A style attribute as {property: value}; property names and values case-folded, as CSS treats them."""
+    pairs = (d.split(":", 1) for d in style.split(";") if d.strip())
+    return {k.strip().lower(): v.strip().lower() for k, v in pairs}
+
+
+def test_html_passport_tables_show_every_field():
+    card = full_card(hyperparams={"n_estimators": 10, "max_depth": None, "memory": "m" * 71})
+    page = parse_card_html(card)
+    table = page.tables
+    assert table["persistlib-card-metrics"] == [["metrics"], ["accuracy", "0.910"], ["f1", "0.800"]]
+    assert table["persistlib-card-artefact"] == [
+        ["artefact"],
+        ["file", "model_v1.2.0.pkl"],
+        ["format", "joblib"],
+        ["bytes", "12345"],
+        ["sha256", "0123456789abcdef…"],  # the first 16 hex digits
+    ]
+    assert table["persistlib-card-data"] == [
+        ["data"],
+        ["dataset", "churn.csv"],
+        ["rows", "1500"],
+        ["sha256", "fedcba9876543210…"],
+    ]
+    assert table["persistlib-card-environment"] == [["environment"]] + [[k, v] for k, v in card.dependencies.items()]
+    # a value longer than 70 characters is cut to 69 and an ellipsis; its tooltip holds all of it
+    assert table["persistlib-card-hyperparameters"] == [
+        ["hyperparameters"],
+        ["n_estimators", "10"],
+        ["max_depth", "—"],
+        ["memory", "m" * 69 + "…"],
+    ]
+    tips = page.titles["persistlib-card-hyperparameters"]
+    assert tips[0] == "10" and tips[2] == "m" * 71
+    assert page.titles["persistlib-card-metrics"] == ["0.910", "0.800"]
+    assert page.texts["h3"] == ["Model passport · v1.2.0"]
+    assert page.texts["p"] == ["RandomForestClassifier · trained 2026-11-26T10:00:00+00:00 · ✓ gate PASS"]
+    assert page.texts["summary"] == ["hyperparameters"]
+
+
+def test_html_passport_without_gate_metrics_data_or_notes():
+    card = full_card(gate=None, metrics={}, dataset=None, dataset_sha256=None, dataset_rows=None, artifact_bytes=None)
+    page = parse_card_html(card)
+    assert page.tables["persistlib-card-metrics"] == [["metrics"], ["—", "none recorded"]]
+    assert page.tables["persistlib-card-data"] == [["data"], ["dataset", "—"], ["rows", "—"], ["sha256", "—"]]
+    assert page.tables["persistlib-card-artefact"][3] == ["bytes", "—"]
+    assert page.texts["p"] == ["RandomForestClassifier · trained 2026-11-26T10:00:00+00:00"]  # no notes paragraph
+    failed = parse_card_html(full_card(gate={"passed": False}, notes="retrained after the spike"))
+    assert failed.texts["p"] == [
+        "RandomForestClassifier · trained 2026-11-26T10:00:00+00:00 · ✗ gate FAIL",
+        "retrained after the spike",
+    ]
+
+
+def test_html_passport_layout_is_a_bordered_box_with_a_two_column_grid():
+    page = parse_card_html(full_card())
+    box = css(next(s for tag, cls, s in page.styles if cls == "persistlib-card"))
+    assert box["border"].startswith("2px solid") and box["max-width"] == "760px"
+    grid = css(next(s for tag, cls, s in page.styles if tag == "div" and cls is None))
+    assert grid["display"] == "grid" and grid["grid-template-columns"].startswith("repeat(2,")
+
+
+def test_html_passport_escapes_hostile_values():
+    evil = "<script>alert(1)</script>"
+    card = full_card(
+        version="1.0.0",
+        algorithm=evil,
+        notes=evil,
+        metrics={evil: 0.5},
+        dependencies={"numpy": evil},
+        hyperparams={evil: evil},
+        dataset=evil,
+    )
+    page = parse_card_html(card)
+    assert page.scripts == 0
+    assert page.texts["p"] == [f"{evil} · trained 2026-11-26T10:00:00+00:00 · ✓ gate PASS", evil]
+    assert page.tables["persistlib-card-metrics"][1] == [evil, "0.500"]
+    assert page.tables["persistlib-card-environment"][1] == ["numpy", evil]
+    assert page.tables["persistlib-card-hyperparameters"][1] == [evil, evil]
+    assert page.titles["persistlib-card-hyperparameters"] == [evil]
+    assert page.tables["persistlib-card-data"][1] == ["dataset", evil]
