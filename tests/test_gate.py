@@ -1,4 +1,5 @@
 import math
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -226,3 +227,134 @@ def test_baseline_from_rejects_a_non_registry():
 
     with pytest.raises(errors.ArgumentTypeError, match="needs a Registry"):
         baseline_from("workspace/registry")
+
+
+def test_baseline_from_needs_both_aliases_and_card():
+    from persistlib.gate import baseline_from
+
+    class OnlyAliases:
+        def aliases(self):
+            return {"production": "1.0.0"}
+
+    class OnlyCard:
+        card = staticmethod(lambda ref: None)
+
+    for half in (OnlyAliases(), OnlyCard()):
+        with pytest.raises(errors.ArgumentTypeError, match=f"needs a Registry .* got {type(half).__name__}"):
+            baseline_from(half)
+    with pytest.raises(errors.ArgumentTypeError, match="got str"):
+        baseline_from("workspace/registry")
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def test_a_missing_row_names_the_metric_and_the_rows_there_are():
+    report = pl.Gate({"accuracy": 0.8, "recall": 0.5}).check({"accuracy": 0.9, "recall": 0.6})
+    with pytest.raises(errors.MissingMetricError, match=r"'f1'.*\['accuracy', 'recall'\]"):
+        report["f1"]
+
+
+def test_from_dict_keeps_the_tolerance_and_defaults_it_to_zero():
+    report = pl.Gate({"accuracy": 0.8}, baseline={"accuracy": 0.9}, tolerance=0.02).check({"accuracy": 0.885})
+    again = GateReport.from_dict(report.to_dict())
+    assert again.tolerance == 0.02 and again == report
+    assert again.failures() == report.failures()
+    older = {"rows": report.to_dict()["rows"]}  # a report dict without a "tolerance" entry
+    assert GateReport.from_dict(older).tolerance == 0.0
+
+
+def _report_with_every_kind_of_row(tolerance=0.02):
+    """accuracy: threshold and baseline, both met; precision: below its threshold, no baseline;
+    f1: baseline only (no threshold), below it even with the tolerance."""
+    gate = pl.Gate({"accuracy": 0.8, "precision": 0.7}, baseline={"accuracy": 0.85, "f1": 0.75}, tolerance=tolerance)
+    return gate.check({"accuracy": 0.9, "precision": 0.65, "f1": 0.7})
+
+
+def test_report_str_lines_follow_the_documented_format():
+    report = _report_with_every_kind_of_row()
+    assert str(report).splitlines() == [
+        "Gate: FAIL",
+        "✓ accuracy: 0.900 (threshold 0.800 ✓, baseline 0.850 ✓)",
+        "✗ precision: 0.650 (threshold 0.700 ✗)",
+        "✗ f1: 0.700 (baseline 0.750 ✗)",
+    ]
+
+
+class _Cells(HTMLParser):
+    """Table rows as lists of cell texts, plus every piece of text outside the cells, and the script tags."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.outside, self.cell, self.scripts = [], [], None, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self.rows[-1].append("")
+            self.cell = self.rows[-1]
+        elif tag == "script":
+            self.scripts += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[-1] += data
+        else:
+            self.outside.append(data)
+
+
+def parse_report_html(report):
+    parser = _Cells()
+    parser.feed(report._repr_html_())
+    parser.close()
+    return parser
+
+
+def expected_html_rows(report):
+    """The table the spec describes, built from the report's fields: 3-decimal numbers, a dash for a check
+    that does not apply, ✓/✗ for each check made, and the row's verdict."""
+
+    def num(v):
+        return "—" if v is None else f"{v:.3f}"
+
+    def tick(ok):
+        return "✓" if ok else "✗"
+
+    rows = [["metric", "value", "threshold", "≥ threshold?", "baseline", "≥ baseline?", "verdict"]]
+    for r in report.rows:
+        rows.append(
+            [
+                r.metric,
+                f"{r.value:.3f}",
+                num(r.threshold),
+                "" if r.threshold is None else tick(r.meets_threshold),
+                num(r.baseline),
+                "" if r.matches_baseline is None else tick(r.matches_baseline),
+                f"{tick(r.passed)} {'PASS' if r.passed else 'FAIL'}",
+            ]
+        )
+    return rows
+
+
+def test_report_html_table_holds_every_check_and_nothing_else():
+    report = _report_with_every_kind_of_row(tolerance=0.02)
+    page = parse_report_html(report)
+    assert page.rows == expected_html_rows(report)
+    assert page.rows[1][-1] == "✓ PASS" and page.rows[2][2:4] == ["0.700", "✗"] and page.rows[3][2:4] == ["—", ""]
+    assert "".join(page.outside) == "Gate: FAIL (tolerance 0.02)"
+    passing = pl.Gate({"accuracy": 0.8}).check({"accuracy": 0.9})
+    page = parse_report_html(passing)
+    assert page.rows == expected_html_rows(passing) and page.rows[1][4:6] == ["—", ""]
+    assert "".join(page.outside) == "Gate: PASS"  # no tolerance, no mention of one
+
+
+def test_report_html_escapes_a_hostile_metric_name():
+    evil = "<script>alert(1)</script>"
+    report = pl.Gate({evil: 0.5}).check({evil: 0.6})
+    page = parse_report_html(report)
+    assert page.scripts == 0 and page.rows[1][0] == evil
