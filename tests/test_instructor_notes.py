@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from persistlib.quiz import load_questions, quiz_path
+from persistlib.widgets.quiz import pick_hint
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES = ROOT / "notebooks" / "INSTRUCTOR_NOTES.md"
@@ -33,9 +34,8 @@ def answer_key(stem: str) -> str:
     """The answer key of one notebook's quiz, as Markdown (what the notes must hold for it)."""
     lines = []
     for n, q in enumerate(load_questions(quiz_path(stem)), start=1):
-        pick = (
-            "" if "pick" in q.prompt.lower() else " *(pick one)*" if q.kind == "single" else " *(pick all that apply)*"
-        )
+        hint = pick_hint(q)  # from the question's kind, as the quiz widget shows it
+        pick = f" *({hint})*" if hint else ""
         lines.append(f"{n}. {_one_line(q.prompt)}{pick}")
         if q.code:
             lines += ["", "   ```python", *(f"   {line}" for line in q.code.splitlines()), "   ```", ""]

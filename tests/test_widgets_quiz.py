@@ -10,7 +10,7 @@ import pytest
 import persistlib as pl
 from persistlib.errors import PersistError, QuizError
 from persistlib.quiz import QUIZ_DIR
-from persistlib.widgets.quiz import Quiz
+from persistlib.widgets.quiz import Quiz, pick_hint
 
 QUESTIONS = {
     "questions": [
@@ -255,3 +255,16 @@ def test_every_control_has_a_label_and_state_is_never_colour_alone():
     assert "Partly right" in quiz.feedback[1].value and "✗ Not quite." in quiz.feedback[2].value
     html_out = quiz.feedback[1].value + quiz.feedback[2].value + quiz.topics_html.value
     assert "color" not in html_out and "style=" not in html_out
+
+
+def test_the_pick_hint_comes_from_the_kind_and_is_never_doubled():
+    data = json.loads(json.dumps(QUESTIONS))
+    data["questions"][0]["prompt"] = "What happens when the file is unpickled?"
+    data["questions"][1]["prompt"] = "Which are true? (Pick all  that apply.)"
+    quiz = Quiz(data)
+    single = quiz.children[1].children[0].value
+    multiple = quiz.children[2].children[0].value
+    assert single.endswith("unpickled?</b> <i>(pick one)</i>")  # "unpickled" is not a hint
+    assert multiple.endswith("(Pick all  that apply.)</b>") and multiple.lower().count("pick all that apply") == 0
+    questions = pl.quiz.parse_questions(data)
+    assert [pick_hint(q) for q in questions] == ["pick one", ""]

@@ -30,12 +30,18 @@ from .._display import mark
 from ..errors import QuizError
 from ..quiz import Grade, Question, TopicScore, grade, load_questions, parse_questions, quiz_path, score_by_topic
 
-__all__ = ["Quiz"]
+__all__ = ["Quiz", "pick_hint"]
 
 
 def _rich(text: str) -> str:
     """Escape ``text`` for HTML and show `backticked` parts as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def pick_hint(q: Question) -> str:
+    """How many options to pick ("pick one" or "pick all that apply"), or "" if the prompt already says so."""
+    hint = "pick one" if q.kind == "single" else "pick all that apply"
+    return "" if hint in " ".join(q.prompt.lower().split()) else hint
 
 
 # --------------------------------------------------------------------------- widget
@@ -152,9 +158,9 @@ class Quiz(W.VBox):
     # ------------------------------------------------------------------ internals
 
     def _question_box(self, i: int, q: Question) -> W.VBox:
-        hint = "pick one" if q.kind == "single" else "pick all that apply"
+        hint = pick_hint(q)
         code = f"<pre><code>{html.escape(q.code)}</code></pre>" if q.code else ""
-        prompt = W.HTML(f"<b>{i + 1}. {_rich(q.prompt)}</b> <i>({hint})</i>{code}")
+        prompt = W.HTML(f"<b>{i + 1}. {_rich(q.prompt)}</b>{f' <i>({hint})</i>' if hint else ''}{code}")
         if q.kind == "single":
             chooser: W.Widget = W.RadioButtons(
                 options=[(o.text, k) for k, o in enumerate(q.options)],
