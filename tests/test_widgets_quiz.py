@@ -268,3 +268,20 @@ def test_the_pick_hint_comes_from_the_kind_and_is_never_doubled():
     assert multiple.endswith("(Pick all  that apply.)</b>") and multiple.lower().count("pick all that apply") == 0
     questions = pl.quiz.parse_questions(data)
     assert [pick_hint(q) for q in questions] == ["pick one", ""]
+
+
+def test_feedback_text_is_the_feedback_without_markup():
+    quiz = Quiz(_topical())
+    assert quiz.feedback_text("one") == ""
+    quiz.answer("three", 0)
+    assert quiz.feedback_text(2) == "✗ Not quite.\n✗ True: no\nYou missed: <ok>\nWhy: and returns its last operand."
+    quiz.answer("two", [0])
+    assert quiz.feedback_text("two").splitlines() == [
+        "Partly right (0.5 of 1 point): 1 of 2 right choices, 0 wrong.",
+        "✓ x: x is in",
+        "You missed: z",
+        "The right choices: x, z.",
+        "Why: x and z.",
+    ]
+    with pytest.raises(QuizError, match="no question with id 'four'"):
+        quiz.feedback_text("four")

@@ -127,6 +127,15 @@ class Quiz(W.VBox):
         self._update_score()
         return result.right
 
+    def feedback_text(self, question: int | str) -> str:
+        """The feedback shown under a question (by index or id), as plain text: one line per part.
+
+        Empty until the question is answered. Read it from Python: ``print(quiz.feedback_text(0))``.
+        """
+        value = self.feedback[self._index(question)].value
+        lines = re.sub(r"<[^>]+>", "", re.sub(r"</(p|li)>", "\n", value)).splitlines()
+        return "\n".join(html.unescape(line).strip() for line in lines if line.strip())
+
     @property
     def score(self) -> tuple[float, int]:
         """``(points, answered)``: each question counts once, by its latest answer; partial credit counts."""
