@@ -358,3 +358,90 @@ def test_report_html_escapes_a_hostile_metric_name():
     report = pl.Gate({evil: 0.5}).check({evil: 0.6})
     page = parse_report_html(report)
     assert page.scripts == 0 and page.rows[1][0] == evil
+
+
+# --------------------------------------------------------------------------- messages name the argument
+
+
+@pytest.mark.parametrize(
+    "build, exc, start",
+    [
+        (lambda: pl.Gate([0.9]), errors.ArgumentTypeError, "thresholds must be a dict of metric name to number"),
+        (lambda: pl.Gate({"accuracy": math.inf}), errors.InvalidArgumentError, "thresholds['accuracy'] must be finite"),
+        (
+            lambda: pl.Gate({"a": 0.5}, baseline={"f1": "x"}),
+            errors.ArgumentTypeError,
+            "baseline['f1'] must be a number",
+        ),
+        (lambda: pl.Gate({"a": 0.5}, tolerance=-0.1), errors.InvalidArgumentError, "tolerance must be"),
+        (
+            lambda: pl.Gate({"a": 0.5}).check({"a": math.nan}),
+            errors.InvalidArgumentError,
+            "metrics['a'] must be finite",
+        ),
+        (lambda: pl.Gate({"a": 0.5}).check([("a", 0.6)]), errors.ArgumentTypeError, "metrics must be a dict"),
+    ],
+)
+def test_a_bad_score_error_starts_with_the_argument_it_is_about(build, exc, start):
+    with pytest.raises(exc) as info:
+        build()
+    assert str(info.value).startswith(start)
+
+
+def test_scores_may_be_numpy_numbers_but_not_booleans():
+    gate = pl.Gate({"accuracy": np.float32(0.5), "recall": np.int64(0)})
+    assert gate.thresholds == {"accuracy": 0.5, "recall": 0.0}
+    assert all(type(v) is float for v in gate.thresholds.values())
+    with pytest.raises(errors.ArgumentTypeError, match=r"thresholds\['accuracy'\] must be a number, got True"):
+        pl.Gate({"accuracy": True})
+    with pytest.raises(errors.ArgumentTypeError, match="got list"):
+        pl.Gate([0.9])
+
+
+def test_a_report_keeps_the_gates_tolerance():
+    gate = pl.Gate({"accuracy": 0.5}, baseline={"accuracy": 0.9}, tolerance=0.05)
+    report = gate.check({"accuracy": 0.8})
+    assert report.tolerance == 0.05 and report.to_dict()["tolerance"] == 0.05
+    assert report.failures() == ["accuracy 0.800 is below the baseline 0.900 minus tolerance 0.05"]
+    # without a tolerance, the reason does not mention one
+    assert pl.Gate({"accuracy": 0.5}, baseline={"accuracy": 0.9}).check({"accuracy": 0.8}).failures() == [
+        "accuracy 0.800 is below the baseline 0.900"
+    ]
+
+
+def test_the_baseline_edge_forgives_rounding_noise_of_1e_12_inclusive():
+    """The comparison is ``value >= baseline - tolerance - 1e-12``: a float computed 1e-12 under the edge
+    (rounding noise) passes, anything clearly under it (1e-9) does not."""
+    gate = pl.Gate({"accuracy": 0.5}, baseline={"accuracy": 0.91})
+    assert gate.check({"accuracy": 0.91 - 1e-12})["accuracy"].matches_baseline is True
+    assert gate.check({"accuracy": 0.91 - 1e-9})["accuracy"].matches_baseline is False
+
+
+# --------------------------------------------------------------------------- evaluate edge cases
+
+
+def test_evaluate_refuses_an_empty_test_set_and_scores_a_single_row():
+    X = np.arange(8, dtype=float).reshape(-1, 1)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    model = DummyClassifier(strategy="constant", constant=1).fit(X, y)
+    with pytest.raises(errors.InvalidArgumentError, match="no rows"):
+        pl.evaluate(model, X[:0], y[:0])
+    one = pl.evaluate(model, X[-1:], y[-1:])  # one row, predicted right
+    assert one["accuracy"] == 1.0 and one["recall"] == 1.0 and "roc_auc" not in one
+
+
+def test_evaluate_never_predicting_the_positive_class_has_precision_zero():
+    X = np.arange(8, dtype=float).reshape(-1, 1)
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    never = DummyClassifier(strategy="constant", constant=0).fit(X, y)
+    m = pl.evaluate(never, X, y)
+    assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["f1"] == 0.0 and m["accuracy"] == 0.5
+
+
+def test_evaluate_binary_positive_class_is_the_larger_label():
+    """Labels "no"/"yes": the positive class is "yes" (the larger one), not a 1 that does not exist."""
+    X = np.arange(10, dtype=float).reshape(-1, 1)
+    y = np.array(["no"] * 6 + ["yes"] * 4)
+    model = DummyClassifier(strategy="constant", constant="yes").fit(X, y)
+    m = pl.evaluate(model, X, y)
+    assert m["recall"] == 1.0 and math.isclose(m["precision"], 4 / 10) and math.isclose(m["accuracy"], 4 / 10)
