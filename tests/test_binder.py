@@ -154,7 +154,7 @@ def _python312() -> str | None:
 def test_a_fresh_312_venv_built_from_binder_runs_00_start_here(tmp_path):
     if not os.environ.get("PERSISTLIB_BINDER_VENV"):
         pytest.skip(
-            "opt-in, a full install (measured on 2 busy cores: 18 minutes cold, 8.5 with a warm pip cache): "
+            "opt-in, a full install (measured on 2 busy cores: 18 minutes cold, 11 with a warm pip cache): "
             "PERSISTLIB_BINDER_VENV=1 python -m pytest tests/test_binder.py -n 0 -k venv"
         )
     python = _python312()
