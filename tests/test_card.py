@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import persistlib as pl
 from persistlib import errors
-from persistlib.card import _mapping, _optional, utc_now
+from persistlib.card import _mapping, _optional, algorithm_name, describe_dataset, hyperparameters, utc_now
 from persistlib.environment import check_compatibility, environment_versions
 
 
@@ -361,3 +361,101 @@ def test_html_passport_escapes_hostile_values():
     assert page.tables["persistlib-card-hyperparameters"][1] == [evil, evil]
     assert page.titles["persistlib-card-hyperparameters"] == [evil]
     assert page.tables["persistlib-card-data"][1] == ["dataset", evil]
+
+
+# --------------------------------------------------------------------------- each field's rule
+
+
+@pytest.mark.parametrize(
+    "field, bad, rule",
+    [
+        ("version", "", "must be a string (not empty)"),
+        ("version", "   ", "must be a string (not empty)"),
+        ("artifact", "model\x00.pkl", "must be a string (not empty)"),
+        ("artifact", 7, "must be a string (not empty)"),
+        ("trained_at", 5, "must be a string"),
+        ("dataset", 3, "must be a string"),
+        ("dataset_rows", -1, "must be a whole number >= 0 or null"),
+        ("dataset_rows", True, "must be a whole number >= 0 or null"),
+        ("artifact_bytes", 1.5, "must be a whole number >= 0 or null"),
+    ],
+)
+def test_from_json_names_the_field_and_its_rule(field, bad, rule):
+    data = json.loads(make_card().to_json())
+    data[field] = bad
+    with pytest.raises(errors.CardError) as info:
+        pl.ModelCard.from_json(json.dumps(data), source="card x_meta.json")
+    assert str(info.value).startswith(f"card x_meta.json: field {field!r} {rule}, got {bad!r}.")
+
+
+def test_from_json_accepts_the_edges_of_each_rule():
+    card = make_card(dataset_rows=0, artifact_bytes=0, dataset=None, version=" 1 ")
+    assert pl.ModelCard.from_json(card.to_json()) == card
+
+
+# --------------------------------------------------------------------------- filling in a card
+
+
+def test_algorithm_name_names_a_pipeline_by_its_steps():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    assert algorithm_name(make_pipeline(StandardScaler(), LogisticRegression())) == (
+        "Pipeline(StandardScaler → LogisticRegression)"
+    )
+    assert algorithm_name(LogisticRegression()) == "LogisticRegression"
+
+    class NoSteps:
+        steps = []
+
+    class OddSteps:
+        steps = "not a list of steps"
+
+    assert algorithm_name(NoSteps()) == "NoSteps" and algorithm_name(OddSteps()) == "OddSteps"
+
+
+def test_hyperparameters_are_the_top_level_params_as_json_ready_values():
+    import numpy as np
+
+    class Model:
+        def get_params(self, deep=True):
+            top = {
+                "n": np.int64(3),
+                "rate": np.float32(0.5),
+                "flag": True,
+                "name": "x" * 300,
+                "none": None,
+                "grid": np.array([1.0, 2.0]),
+                "big": list(range(100)),
+            }
+            return {**top, "inner__depth": 2} if deep else top
+
+    params = hyperparameters(Model())
+    assert list(params) == sorted(params)  # sorted by name
+    assert params == {
+        "big": repr(list(range(100)))[:199] + "…",  # anything else: its repr, cut to 200 characters
+        "flag": True,
+        "grid": repr(np.array([1.0, 2.0])),
+        "n": 3,
+        "name": "x" * 300,  # strings are kept whole
+        "none": None,
+        "rate": 0.5,
+    }
+    assert type(params["n"]) is int and type(params["rate"]) is float  # numpy scalars become Python numbers
+    assert hyperparameters(object()) == {}
+
+
+def test_describe_dataset_names_the_data_and_fingerprints_it(tmp_path):
+    import numpy as np
+
+    assert describe_dataset(None) == (None, None)
+    frame, _ = pl.make_churn(40, random_state=0)
+    text, fp = describe_dataset(frame)
+    assert text == f"DataFrame: 40 rows × {frame.shape[1]} columns" and fp == pl.fingerprint(frame)
+    text, fp = describe_dataset(np.arange(5.0))
+    assert text == "ndarray: 5 rows" and fp["rows"] == 5
+    path = tmp_path / "churn.csv"
+    frame.to_csv(path, index=False)
+    text, fp = describe_dataset(str(path))
+    assert text == "churn.csv" and fp["kind"] == "file" and fp == pl.fingerprint(str(path))
