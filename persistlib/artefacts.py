@@ -219,9 +219,10 @@ def read_verified(root: Path, name: str, *, sha256: str, size: int | None, versi
         mismatch = f"sha256 {actual[:12]}… ≠ recorded {str(sha256)[:12]}…"
     else:
         return data
+    unread = "loaded" if name.endswith(".skops") else "unpickled"  # a skops file is not a pickle
     raise IntegrityError(
         f"v{version}: {name} does not match its card ({mismatch}). The file was changed, truncated or "
-        "swapped; it was NOT unpickled. Restore the original file, or load another version."
+        f"swapped; it was NOT {unread}. Restore the original file, or load another version."
     )
 
 
