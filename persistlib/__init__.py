@@ -60,6 +60,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("DriftMonitor", "RetrainLoop", "psi"), "monitoring"),
     **dict.fromkeys(("export_onnx", "load_onnx", "check_agreement"), "onnx_export"),
     **dict.fromkeys(("workspace", "environment_check"), "course"),
+    **dict.fromkeys(("PALETTE",), "_display"),
 }
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import artefacts
 from ._checks import check_number
+from ._display import SERIES
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -312,7 +313,7 @@ def plot_comparison(rows: list[dict[str, Any]]) -> Any:
             vals = [
                 next((r[key] * scale for r in rows if r["model"] == name and r["format"] == f), np.nan) for f in formats
             ]
-            ax.bar(x + j * width - 0.4 + width / 2, vals, width, label=name)
+            ax.bar(x + j * width - 0.4 + width / 2, vals, width, label=name, color=SERIES[j % len(SERIES)])
         ax.set_title(title)
         ax.set_xticks(x, formats, rotation=60, ha="right")
         ax.set_yscale("log")
