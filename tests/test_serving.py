@@ -377,6 +377,7 @@ def test_hot_swap_console_driven_from_python(two_versions, wait_until):
     console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"), swap_to=["2.0.0", "1.0.0"])
     assert repr(console) == "<HotSwapConsole: v1.0.0, stopped, 0 errors>"
     assert "persistlib-hotswap" in console._dom_classes
+    assert console.chart.layout.display == "none", "no broken-image icon before the first drawing"
     console.start()
     try:
         wait_until(lambda: console.requests >= 20, "20 requests before the swap")
@@ -395,7 +396,7 @@ def test_hot_swap_console_driven_from_python(two_versions, wait_until):
     versions = [v for _, v in console.timeline]
     first_new = versions.index("2.0.0")
     assert set(versions[first_new:]) == {"2.0.0"}
-    assert bytes(console.chart.value).startswith(b"\x89PNG")
+    assert bytes(console.chart.value).startswith(b"\x89PNG") and console.chart.layout.display is None
     console.rollback_button.click()
     assert server.version == "1.0.0" and "rollback: now serving v1.0.0" in console.status.value
 

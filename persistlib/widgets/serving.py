@@ -168,7 +168,10 @@ class HotSwapConsole(W.VBox):
         self.rollback_button = W.Button(
             description="Rollback", icon="undo", tooltip="Return to the version served before the last swap"
         ).add_class("persistlib-hotswap-rollback")
-        self.chart = W.Image(format="png").add_class("persistlib-hotswap-chart")
+        # Hidden until the first drawing: an empty Image shows a browser's broken-image icon.
+        self.chart = W.Image(format="png", layout=W.Layout(display="none")).add_class("persistlib-hotswap-chart")
+        for label in (self.requests_label, self.errors_label, self.version_label):
+            label.layout.margin = "0 2em 0 0"  # the counters read apart, not run together
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.swap_button.on_click(lambda _: self._admin("swap"))
@@ -377,6 +380,7 @@ class HotSwapConsole(W.VBox):
         if ok or bad:
             ax.legend(loc="upper left", fontsize=8)
         self.chart.value = figure_png(fig)
+        self.chart.layout.display = None
 
 
 def _version_key(version: str) -> tuple:
