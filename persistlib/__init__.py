@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
             "HotSwapConsole",
             "ABPanel",
             "DriftDashboard",
+            "ControlRoom",
         ),
         "widgets",
     ),

@@ -23,6 +23,7 @@ _WHERE = {
     "HotSwapConsole": "serving",
     "ABPanel": "ab_panel",
     "DriftDashboard": "drift_dashboard",
+    "ControlRoom": "control_room",
 }
 
 __all__ = list(_WHERE)
