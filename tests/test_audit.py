@@ -12,7 +12,7 @@ import pytest
 
 import persistlib as pl
 from persistlib.errors import AuditError, InvalidArgumentError
-from persistlib.serving import Prediction, compare_summaries
+from persistlib.serving import Comparison, Prediction, compare_summaries
 
 
 @pytest.fixture(scope="module")
@@ -322,4 +322,135 @@ def test_compare_fires_on_a_shifted_rate_or_an_accuracy_drop(reg, audit):
     c = audit.compare("2.0.0", "1.0.0", max_rate_shift=1.0)
     assert not c.fired and c.skipped == ("accuracy (no outcomes yet for v2.0.0)",)
     with pytest.raises(AuditError, match="no prediction by v9.9.9"):
+        audit.compare("9.9.9", "1.0.0")
+
+
+# ---------------------------------------------------------------- the rollback alarm, rule by rule
+
+_NO_DATA = {"positive_rate": None, "accuracy": None}
+
+
+def test_compare_summaries_names_its_sides_live_and_baseline_by_default():
+    c = compare_summaries(_NO_DATA, {"positive_rate": 0.5, "accuracy": 0.9})
+    assert (c.version, c.baseline_version) == ("live", "baseline")
+    assert c.skipped == ("predicted positive rate (no predictions from vlive)", "accuracy (no outcomes yet for vlive)")
+    c = compare_summaries({"positive_rate": 0.5, "accuracy": 0.9}, _NO_DATA, version="2.0.0", baseline_version="1.0.0")
+    assert not c.fired
+    assert c.skipped == (
+        "predicted positive rate (no predictions from v1.0.0)",
+        "accuracy (no outcomes yet for v1.0.0)",
+    )
+
+
+def test_compare_summaries_fires_only_beyond_its_thresholds():
+    """Values exact in binary floating point, so "exactly on the threshold" is exact: it does not fire."""
+    half, quarter = {"positive_rate": 0.5, "accuracy": None}, {"positive_rate": 0.25, "accuracy": None}
+    assert not compare_summaries(half, quarter, max_rate_shift=0.25).fired
+    assert not compare_summaries(quarter, half, max_rate_shift=0.25).fired
+    assert compare_summaries(half, quarter, max_rate_shift=0.125).fired
+    good, worse = {"positive_rate": None, "accuracy": 1.0}, {"positive_rate": None, "accuracy": 0.75}
+    assert not compare_summaries(worse, good, max_accuracy_drop=0.25).fired
+    assert compare_summaries(worse, good, max_accuracy_drop=0.125).fired
+    assert not compare_summaries(good, worse, max_accuracy_drop=0).fired  # a rise in accuracy never fires
+
+
+def test_compare_summaries_reasons_carry_both_numbers_and_the_difference():
+    c = compare_summaries(
+        {"positive_rate": 0.25, "accuracy": 0.5},
+        {"positive_rate": 0.75, "accuracy": 1.0},
+        version="2.0.0",
+        baseline_version="1.0.0",
+        max_rate_shift=0.125,
+        max_accuracy_drop=0.25,
+    )
+    assert c.reasons == (
+        "predicted positive rate 0.25 vs 0.75 (moved 0.50, more than 0.125)",
+        "accuracy 0.500 vs 1.000 (dropped 0.500, more than 0.25)",
+    )
+    assert c.fired and c.skipped == ()
+
+
+@pytest.mark.parametrize("name", ["max_rate_shift", "max_accuracy_drop"])
+def test_compare_summaries_thresholds_are_numbers_between_0_and_1(name):
+    base = {"positive_rate": 0.5, "accuracy": 0.5}
+    for ok in (0, 1):
+        assert not compare_summaries(base, base, **{name: ok}).fired
+    for bad in (-0.5, 1.5):
+        with pytest.raises(InvalidArgumentError) as err:
+            compare_summaries(base, base, **{name: bad})
+        assert str(err.value) == f"{name} must be a number between 0 and 1, got {bad!r}."
+
+
+def test_compare_summaries_refuses_something_that_is_not_a_summary():
+    base = {"positive_rate": 0.5, "accuracy": 0.5}
+    with pytest.raises(InvalidArgumentError) as err:
+        compare_summaries([0.5, 0.5], base)
+    assert str(err.value) == (
+        "live must be one version's summary (a dict with 'positive_rate' and 'accuracy'), got list."
+    )
+    with pytest.raises(InvalidArgumentError) as err:
+        compare_summaries(base, (0.5,))
+    assert str(err.value).startswith("baseline must be one version's summary") and str(err.value).endswith("tuple.")
+
+
+def test_comparison_str_lists_every_reason_and_every_skipped_check():
+    c = Comparison("2.0.0", "1.0.0", reasons=("rate moved", "accuracy dropped"), skipped=("a", "b"))
+    assert str(c) == "✗ ALARM v2.0.0 vs v1.0.0: rate moved; accuracy dropped (not checked: a; b)"
+    assert str(Comparison("2.0.0", "1.0.0")) == "✓ all clear: v2.0.0 vs v1.0.0"
+    assert str(Comparison("2.0.0", "1.0.0", skipped=("a",))) == "✓ all clear: v2.0.0 vs v1.0.0 (not checked: a)"
+
+
+def _record_batch(log, tag, labels_by_version, outcomes_by_version=None):
+    """Record one prediction per label for each version; return the request ids by version."""
+    ids = {}
+    for version, labels in labels_by_version.items():
+        ids[version] = [f"req-{tag}-{version}-{i}" for i in range(len(labels))]
+        for rid, label in zip(ids[version], labels, strict=True):
+            log.record(_pred(rid, labels=(label,), version=version), artifact_sha256="0" * 64)
+        for rid, truth in zip(ids[version], (outcomes_by_version or {}).get(version, ()), strict=False):
+            log.record_outcome(rid, truth)
+    log.flush()
+    return ids
+
+
+def test_compare_reads_only_its_time_window_and_applies_the_given_thresholds(audit):
+    import time
+
+    from persistlib.serving._audit_db import now
+
+    # Before: 1.0.0 predicts 1, 2.0.0 predicts 0. After: the other way round. Over all time the rates agree.
+    _record_batch(audit, "before", {"1.0.0": [1] * 4, "2.0.0": [0] * 4})
+    last_before = max(r["ts"] for r in audit.rows())
+    while now() <= last_before:
+        time.sleep(0.001)
+    _record_batch(
+        audit,
+        "after",
+        {"1.0.0": [0] * 4, "2.0.0": [1] * 4},
+        {"1.0.0": [0, 0, 0, 0], "2.0.0": [1, 1, 1, 0]},  # accuracy 1.0 and 0.75
+    )
+    cut = min(r["ts"] for r in audit.rows() if r["request_id"].startswith("req-after"))
+    assert cut > last_before
+
+    whole = audit.compare("2.0.0", "1.0.0", max_accuracy_drop=0.25)
+    assert not whole.fired and (whole.version, whole.baseline_version) == ("2.0.0", "1.0.0")
+    rate = "predicted positive rate {:.2f} vs {:.2f} (moved 1.00, more than 0.15)"
+    later = audit.compare("2.0.0", "1.0.0", since=cut, max_accuracy_drop=0.25)
+    assert later.reasons == (rate.format(1, 0),) and later.baseline_version == "1.0.0"
+    earlier = audit.compare("2.0.0", "1.0.0", until=cut)
+    assert earlier.reasons == (rate.format(0, 1),)
+    assert earlier.skipped == ("accuracy (no outcomes yet for v2.0.0)",)
+    # The thresholds reach the rule: a shift of exactly 1 and a drop of exactly 0.25 do not fire.
+    assert not audit.compare("2.0.0", "1.0.0", since=cut, max_rate_shift=1, max_accuracy_drop=0.25).fired
+    c = audit.compare("2.0.0", "1.0.0", since=cut, max_rate_shift=1)
+    assert c.reasons == ("accuracy 0.750 vs 1.000 (dropped 0.250, more than 0.05)",)
+
+
+def test_compare_says_which_versions_the_window_holds(audit):
+    with pytest.raises(AuditError, match=r"versions recorded there: none\); .*call flush\(\) first\."):
+        audit.compare("2.0.0", "1.0.0")
+    _record_batch(audit, "x", {"1.0.0": [1], "2.0.0": [0]})
+    with pytest.raises(
+        AuditError, match=r"no prediction by v9\.9\.9 .*\(versions recorded there: \['1\.0\.0', '2\.0\.0'\]\)"
+    ):
         audit.compare("9.9.9", "1.0.0")
