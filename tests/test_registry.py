@@ -388,3 +388,13 @@ def test_repr_names_the_folder_the_format_and_signing(tmp_path):
     assert repr(pl.Registry(tmp_path / "a")) == f"Registry({str(tmp_path / 'a')!r}, format='joblib')"
     signed = pl.Registry(tmp_path / "b", format="skops", signing_key="k" * 32)
     assert repr(signed) == f"Registry({str(tmp_path / 'b')!r}, format='skops', signed)"
+
+
+def test_a_stray_card_like_file_is_named_in_a_warning_that_says_what_to_do(registry):
+    (registry.root / "model_v1.0_meta.json").write_text("{}")
+    with pytest.warns(errors.RegistryWarning) as caught:
+        assert registry.versions() == []
+    assert [str(w.message) for w in caught] == [
+        f"skipping 'model_v1.0_meta.json' in {registry.root}: it looks like a card, but its name is not "
+        "model_v<MAJOR>.<MINOR>.<PATCH>_meta.json. Rename or remove it."
+    ]
