@@ -181,10 +181,6 @@ class _SharingReader(io.BytesIO):
         time.sleep(0)
         return super().read(size)
 
-    def readinto(self, buffer: Any) -> int:
-        time.sleep(0)
-        return super().readinto(buffer)
-
 
 def read_verified(root: Path, name: str, *, sha256: str, size: int | None, version: str) -> bytes:
     """Read artefact ``name`` from folder ``root`` and return its bytes only if their sha256 is ``sha256``.
