@@ -115,7 +115,18 @@ def dump(
             model, f, compression=zipfile.ZIP_DEFLATED if level else zipfile.ZIP_STORED, compresslevel=level or None
         ),
     )
-    found = sorted(sio.get_untrusted_types(file=path))
+    return check_reviewed(sio.get_untrusted_types(file=path), trusted_types)
+
+
+def check_reviewed(found: list[str], trusted_types: list[str] | None) -> list[str]:
+    """The types skops would ask a loader to trust, sorted; refused if one was not reviewed.
+
+    Raises
+    ------
+    UntrustedTypeError
+        If ``trusted_types`` is given and ``found`` holds a type it does not list.
+    """
+    found = sorted(found)
     if trusted_types is not None:
         unreviewed = sorted(set(found) - set(trusted_types))
         if unreviewed:

@@ -122,15 +122,7 @@ def _write_model(
     if fmt == "skops":
         import skops.io as sio
 
-        found = sorted(sio.get_untrusted_types(data=sio.dumps(model)))
-        if trusted_types is not None:
-            unreviewed = sorted(set(found) - set(trusted_types))
-            if unreviewed:
-                raise UntrustedTypeError(
-                    f"the model holds types you did not list in trusted_types: {unreviewed}. "
-                    "Review them and add them, or change the model."
-                )
-        reviewed = found
+        reviewed = artefacts.check_reviewed(sio.get_untrusted_types(data=sio.dumps(model)), trusted_types)
     with registry._errors(f"write the MLflow model folder for {type(model).__name__}"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow warns about pickles; the opt-in was explicit
         registry._mlflow.sklearn.save_model(
