@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from contextlib import contextmanager
+
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
@@ -74,3 +78,47 @@ def http_server(two_forests):
     url = pl.start_http(server)
     yield server, url
     pl.stop_http(url)
+
+
+@contextmanager
+def server_processes(script: str, *args: str, count: int = 2, exit_timeout: float = 30):
+    """Start ``count`` Python processes running ``script``; yield the server URL each prints first.
+
+    Each script serves until its stdin closes, then stops its follower and HTTP server and exits 0,
+    which is checked on the way out.
+    """
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    try:
+        urls = []
+        for proc in procs:
+            line = proc.stdout.readline()
+            if not line.startswith("http://127.0.0.1:"):
+                proc.kill()
+                pytest.fail(f"a server process did not start: {line!r} {proc.communicate(timeout=30)[1]}")
+            urls.append(line.strip())
+        yield urls
+    finally:
+        for proc in procs:
+            proc.stdin.close()  # each server stops its follower and its HTTP server, then exits
+        for proc in procs:
+            try:
+                assert proc.wait(exit_timeout) == 0, proc.stderr.read()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+
+
+def versions_served(urls: list[str]) -> list[str]:
+    """The version each server at ``urls`` answers ``GET /version`` with."""
+    import httpx
+
+    return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]

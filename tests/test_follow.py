@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import threading
 
 import httpx
 import pandas as pd
 import pytest
-from conftest import auth
+from conftest import auth, server_processes, versions_served
 from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
@@ -332,27 +330,10 @@ pl.stop_http(url)
 
 
 def test_two_server_processes_follow_production_when_it_is_promoted_and_rolled_back(reg, wait_until):
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _SERVER_PROCESS, str(reg.root)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        urls = []
-        for proc in procs:
-            line = proc.stdout.readline()
-            if not line.startswith("http://127.0.0.1:"):
-                proc.kill()
-                pytest.fail(f"a server process did not start: {line!r} {proc.communicate(timeout=30)[1]}")
-            urls.append(line.strip())
+    with server_processes(_SERVER_PROCESS, str(reg.root)) as urls:
 
         def served() -> list[str]:
-            return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]
+            return versions_served(urls)
 
         assert served() == ["1.0.0", "1.0.0"]
         reg.promote("2.0.0")
@@ -364,12 +345,3 @@ def test_two_server_processes_follow_production_when_it_is_promoted_and_rolled_b
                 httpx.post(f"{u}/predict", json={"rows": [dict.fromkeys(CHURN_FEATURES, 0.0)]}).json()["version"]
                 == "1.0.0"
             )
-    finally:
-        for proc in procs:
-            proc.stdin.close()  # each server stops its follower and its HTTP server, then exits
-        for proc in procs:
-            try:
-                assert proc.wait(30) == 0, proc.stderr.read()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import joblib
 import pytest
+from conftest import server_processes, versions_served
 from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
@@ -262,27 +261,10 @@ def test_two_server_processes_follow_production_in_mlflow(request, tmp_path, tre
     for model in trees[:2]:
         registry.save(model)
     registry.promote("1.0.0")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _FOLLOWER, registry.tracking_uri, registry.name],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    try:
-        urls = []
-        for proc in procs:
-            line = proc.stdout.readline()
-            if not line.startswith("http://127.0.0.1:"):
-                proc.kill()
-                pytest.fail(f"a server process did not start: {line!r} {proc.communicate(timeout=30)[1]}")
-            urls.append(line.strip())
+    with server_processes(_FOLLOWER, registry.tracking_uri, registry.name, exit_timeout=60) as urls:
 
         def served() -> list[str]:
-            return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]
+            return versions_served(urls)
 
         assert served() == ["1.0.0", "1.0.0"]
         registry.promote("1.1.0")
@@ -291,12 +273,3 @@ def test_two_server_processes_follow_production_in_mlflow(request, tmp_path, tre
         wait_until(lambda: served() == ["1.0.0", "1.0.0"], "both servers followed the rollback to 1.0.0", 60)
         row = data[0].head(1).to_dict("records")
         assert [httpx.post(f"{u}/predict", json={"rows": row}).json()["version"] for u in urls] == ["1.0.0"] * 2
-    finally:
-        for proc in procs:
-            proc.stdin.close()  # each server stops its follower and its HTTP server, then exits
-        for proc in procs:
-            try:
-                assert proc.wait(60) == 0, proc.stderr.read()
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
