@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
 from persistlib import errors
-from persistlib.backends import _mlflow_store, tracking_server
+from persistlib.backends import _mlflow_schema, _mlflow_store, tracking_server
 
 ROOT = Path(__file__).resolve().parents[1]
 _names = (f"b{n}" for n in itertools.count())
@@ -129,6 +130,51 @@ def test_a_relative_sqlite_path_is_pinned_to_where_it_was_opened(tmp_path, monke
 
 
 # --------------------------------------------------------------------------- what MLflow holds
+
+
+def _contents(db: Path) -> tuple[set, dict]:
+    """A SQLite file's schema (every CREATE statement) and the rows of each table."""
+    with sqlite3.connect(db) as c:
+        schema = {row[0] for row in c.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL")}
+        tables = [row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = {t: sorted(map(repr, c.execute(f'SELECT * FROM "{t}"'))) for t in tables}
+    return schema, rows
+
+
+def test_the_shipped_tables_are_the_ones_the_installed_mlflow_creates(tmp_path):
+    import mlflow
+
+    shipped = _mlflow_schema.shipped_dump(mlflow.__version__)
+    assert shipped is not None, (
+        f"no tables shipped for MLflow {mlflow.__version__}: run python -m persistlib.backends._mlflow_schema"
+    )
+    _mlflow_schema.dump_new_store(tmp_path / "by_mlflow.db")  # MLflow's own migrations
+    assert _mlflow_schema.prepare_sqlite_store(f"sqlite:///{tmp_path / 'shipped.db'}", mlflow.__version__)
+    by_mlflow, from_dump = _contents(tmp_path / "by_mlflow.db"), _contents(tmp_path / "shipped.db")
+    assert len(by_mlflow[0]) > 50 and by_mlflow[1]["alembic_version"], "MLflow set up no tables"
+    assert from_dump == by_mlflow, "the dump is stale: run python -m persistlib.backends._mlflow_schema"
+
+
+def test_shipped_tables_are_written_only_into_a_new_sqlite_file(tmp_path):
+    import mlflow
+
+    version = mlflow.__version__
+    existing = tmp_path / "existing.db"
+    existing.write_bytes(b"a store someone else owns")
+    assert not _mlflow_schema.prepare_sqlite_store(f"sqlite:///{existing}", version)
+    assert existing.read_bytes() == b"a store someone else owns"
+    assert not _mlflow_schema.prepare_sqlite_store(f"sqlite:///{tmp_path / 'new.db'}", "0.0.1")  # none shipped
+    assert not _mlflow_schema.prepare_sqlite_store(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}", version)
+    assert not _mlflow_schema.prepare_sqlite_store("http://127.0.0.1:5000", version)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.db"], "a file was left behind"
+
+
+def test_without_shipped_tables_mlflow_sets_the_store_up_itself(tmp_path, tree, data, monkeypatch):
+    monkeypatch.setattr(_mlflow_schema, "dump_name", lambda version: "no-such-file.sql")
+    registry = pl.MlflowRegistry.in_folder(tmp_path, "slow_way")
+    card = registry.save(tree, dataset=data[0])
+    assert registry.versions() == [card.version]
+    assert registry.load(card.version)[1].artifact_sha256 == card.artifact_sha256
 
 
 def test_mlflow_sees_the_lifecycle_in_its_own_terms(fresh, tree, data, tmp_path):

@@ -51,6 +51,7 @@ from ..errors import (
 from ..gate import GateReport
 from ..versions import is_version, normalise_version, parse_version
 from . import _mlflow_files, _mlflow_save
+from ._mlflow_schema import prepare_sqlite_store
 from ._mlflow_store import (
     TAG,
     check_tracking_uri,
@@ -126,6 +127,7 @@ class MlflowRegistry:
                 "you opt in with allow_pickle=True (only if you trust everyone who can write this registry)."
             )
         self._mlflow = import_mlflow()
+        prepare_sqlite_store(self.tracking_uri, self._mlflow.__version__)  # a new store: seconds faster
         self._client = self._mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self._warned: set[str] = set()
         self._cards: dict[tuple[str, str], bytes] = {}  # (MLflow version, card sha256) -> verified card bytes

@@ -34,6 +34,7 @@ from pathlib import Path
 from .._checks import check_number
 from .._display import clip
 from ..errors import BackendUnavailableError, InvalidArgumentError, TrackingServerError
+from ._mlflow_schema import prepare_sqlite_store
 from ._mlflow_store import INSTALL_HINT
 
 __all__ = ["TrackingServer", "start_tracking_server", "server_installed"]
@@ -123,6 +124,7 @@ def start_tracking_server(
     folder = Path(folder).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "server.log"
+    prepare_sqlite_store(f"sqlite:///{folder / 'mlflow.db'}", metadata.version("mlflow"))  # a first start: faster
     command = [
         sys.executable,
         "-m",
