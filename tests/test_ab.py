@@ -234,3 +234,76 @@ def test_record_outcome_takes_a_series_or_an_array_of_labels(reg):
     assert router.is_pending(q.request_id)  # a refused outcome keeps the request pending
     router.record_outcome(q.request_id, np.asarray(y.iloc[:3]))
     assert router.metrics()[p.arm]["outcomes"] == 5
+
+
+class _PlacedRouter(pl.ABRouter):
+    """A router whose users stand where the test puts them: ``bucket(position) == position``."""
+
+    def bucket(self, user_id):
+        return user_id
+
+
+def test_the_weights_cut_half_open_slices_and_a_zero_weight_arm_gets_no_user_at_all():
+    router = _PlacedRouter({"a": 1, "b": 1})
+    assert [router.assign(x) for x in (0.0, 0.4999, 0.5, 0.9999)] == ["a", "a", "b", "b"]  # [0, .5) and [.5, 1)
+    # bucket() can round up to 1.0 (the top 2**-54 of sha256 values): that user goes to the last arm ...
+    assert _PlacedRouter({"a": 1, "b": 1, "c": 1}).assign(1.0) == "c"
+    # ... unless the last arm has weight 0: a zero-weight arm gets nobody, wherever it stands.
+    assert _PlacedRouter({"a": 1, "b": 1, "c": 0}).assign(1.0) == "b"
+    assert _PlacedRouter({"a": 0, "b": 1}).assign(0.0) == "b"
+
+
+def test_wilson_interval_stays_within_0_and_1_despite_float_rounding():
+    for z in (1.0, 1.96, 2.576):
+        for n in range(1, 200):
+            for successes in (0, 1, n - 1, n):
+                lo, hi = wilson_interval(successes, n, z)
+                assert 0.0 <= lo <= hi <= 1.0, (successes, n, z, lo, hi)
+    # All 12 out of 12 at z=1: the formula's upper end is 1.0000000000000002 in floats; it is clipped.
+    assert wilson_interval(12, 12, 1.0)[1] == 1.0
+
+
+def test_max_pending_is_a_positive_integer_100000_by_default_and_1_keeps_only_the_latest():
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    with pytest.raises(InvalidArgumentError, match=r"keeps the latest max_pending=100000 requests; 0 expired"):
+        router.record_outcome("req-unknown", 1)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(InvalidArgumentError) as e:
+            pl.ABRouter({"a": 1}, max_pending=bad)
+        assert str(e.value) == f"max_pending must be a positive integer, got {bad!r}."
+    one = pl.ABRouter({"1.0.0": 1, "2.0.0": 1}, max_pending=1)
+    first, last = (
+        Prediction(labels=[1], probabilities=None, version="1.0.0", request_id=rid, arm="1.0.0")
+        for rid in ("req-first", "req-last")
+    )
+    one.record(first)
+    one.record(last)
+    assert one.pending == 1 and one.expired == 1
+    assert one.is_pending("req-last") and not one.is_pending("req-first")
+
+
+def test_arm_names_must_be_non_empty_strings_and_bad_weights_are_named():
+    for arm in ("", 1, None):
+        with pytest.raises(InvalidArgumentError) as e:
+            pl.ABRouter({arm: 1, "2.0.0": 1})
+        assert str(e.value) == f"arm names must be version strings like '2.0.0', got {arm!r}."
+    with pytest.raises(InvalidArgumentError) as e:
+        pl.ABRouter({"1.0.0": 1, "2.0.0": -1})
+    assert str(e.value) == "weight for '2.0.0' must be a finite number >= 0, got -1."
+
+
+def test_record_refuses_a_prediction_from_an_arm_the_router_does_not_have():
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    stray = Prediction(labels=[1], probabilities=None, version="3.0.0", request_id="req-stray", arm="3.0.0")
+    with pytest.raises(InvalidArgumentError, match=r"arm '3.0.0', which is not one of this router's arms"):
+        router.record(stray)
+    assert router.pending == 0 and not router.is_pending("req-stray")
+    assert {arm: m["requests"] for arm, m in router.metrics().items()} == {"1.0.0": 0, "2.0.0": 0}
+
+
+def test_intervals_that_only_touch_give_no_winner():
+    # 337/625 and 288/625: the leader's lower end and the other arm's upper end are both exactly 0.5.
+    router = _router_with_outcomes({"1.0.0": (337, 625), "2.0.0": (288, 625)})
+    m = router.metrics()
+    assert m["1.0.0"]["ci"][0] == m["2.0.0"]["ci"][1]
+    assert router.decide().winner is None  # "above" means strictly above

@@ -107,15 +107,16 @@ class ABRouter:
         self._weights = {a: float(w) / total for a, w in weights.items()}
         edges, acc = [], 0.0
         for a, w in self._weights.items():
-            acc += w
-            edges.append((acc, a))
+            if w > 0:  # a zero-weight arm gets no slice, not even the last one's float-rounding leftovers
+                acc += w
+                edges.append((acc, a))
         self._edges = edges
         for a in self._weights:
             self._requests.setdefault(a, 0)
             self._outcomes.setdefault(a, [0, 0])
 
     def bucket(self, user_id: Any) -> float:
-        """The user's stable position in [0, 1)."""
+        """The user's stable position in [0, 1) (1.0 only by float rounding, for about one user in 2**54)."""
         digest = hashlib.sha256(f"{self.salt}:{user_id}".encode("utf-8", "surrogatepass")).digest()  # any JSON string
         return int.from_bytes(digest[:8], "big") / 2.0**64
 
@@ -133,12 +134,17 @@ class ABRouter:
         """Remember which arm answered a request (the server calls this)."""
         if prediction.arm is None:
             return
+        if prediction.arm not in self._weights:
+            raise InvalidArgumentError(
+                f"{prediction.request_id} was answered by arm {prediction.arm!r}, which is not one of this "
+                f"router's arms {self.arms}; record() takes predictions this router routed."
+            )
         with self._lock:
             self._served[prediction.request_id] = (prediction.arm, prediction.labels)
             while len(self._served) > self.max_pending:
                 self._served.popitem(last=False)  # forget the oldest request still waiting
                 self.expired += 1
-            self._requests[prediction.arm] = self._requests.get(prediction.arm, 0) + 1
+            self._requests[prediction.arm] += 1
 
     @property
     def pending(self) -> int:
