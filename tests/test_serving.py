@@ -593,3 +593,98 @@ def test_chart_sorts_versions_numerically_and_aliases_last():
         "10.0.0",
         "canary",
     ]
+
+
+# --------------------------------------------------------------------------- predict's fields, regressors, A/B arms
+
+
+def test_predict_reports_its_latency_in_milliseconds_and_a_64_bit_request_id(two_versions, monkeypatch):
+    import re
+    from types import SimpleNamespace
+
+    from persistlib.serving import server as server_module
+
+    reg, X, _ = two_versions
+    server = pl.ModelServer(reg)
+    clock = iter([100.0, 100.25])  # predict reads the clock when it starts and once the answer is ready
+    monkeypatch.setattr(server_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    p = server.predict(X.iloc[:2])
+    assert p.latency_ms == pytest.approx(250.0)
+    assert re.fullmatch(r"req-[0-9a-f]{16}", p.request_id), p.request_id
+
+
+def test_a_regressor_is_served_with_numbers_and_no_probabilities(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    X, y = pl.make_churn(200, random_state=0)
+    model = LinearRegression().fit(X, y.astype(float))
+    reg = pl.Registry(tmp_path / "r")
+    reg.save(model, version="1.0.0")
+    reg.promote("1.0.0")
+    p = pl.ModelServer(reg).predict(X.iloc[:3])
+    assert p.probabilities is None
+    np.testing.assert_allclose(p.labels, model.predict(X.iloc[:3]))
+
+
+def test_a_model_that_cannot_score_the_all_zero_warm_up_row_is_not_served():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from persistlib.errors import UnservableModelError
+
+    X, y = pl.make_churn(200, random_state=0)
+    logged = make_pipeline(FunctionTransformer(np.log), LogisticRegression(max_iter=500)).fit(X.abs() + 1, y)
+    with np.errstate(divide="ignore"), pytest.raises(UnservableModelError, match="v1.0.0 failed its warm-up"):
+        pl.ModelServer(_DictRegistry({"1.0.0": logged}))  # log(0) is -inf: the model cannot score zeros
+
+
+def test_without_a_user_id_a_routed_request_gets_an_arm_of_its_own(two_versions):
+    reg, X, _ = two_versions
+    server = pl.ModelServer(reg)
+    router = pl.ABRouter({"1.0.0": 1, "2.0.0": 1})
+    server.route(router)
+    arms = {server.predict(X.iloc[:1]).arm for _ in range(40)}
+    assert arms == {"1.0.0", "2.0.0"}  # each anonymous request is placed by its own request_id
+    assert router.metrics()["1.0.0"]["requests"] + router.metrics()["2.0.0"]["requests"] == 40
+
+
+def test_route_reuses_the_model_in_memory_and_stopping_the_test_frees_the_other_arm(two_versions):
+    import gc
+    import weakref
+
+    reg, X, _ = two_versions
+
+    class Watching:
+        """Counts loads and keeps a weak reference to every model it hands out."""
+
+        def __init__(self, inner):
+            self.inner, self.loaded = inner, []
+
+        def load(self, ref):
+            model, card = self.inner.load(ref)
+            self.loaded.append((card.version, weakref.ref(model)))
+            return model, card
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    watching = Watching(reg)
+    server = pl.ModelServer(watching)  # serves 1.0.0
+    server.route(pl.ABRouter({"1.0.0": 1, "2.0.0": 1}))
+    assert [v for v, _ in watching.loaded] == ["1.0.0", "2.0.0"]  # 1.0.0 was already in memory
+    server.route(None)
+    gc.collect()
+    [arm_model] = [r for v, r in watching.loaded if v == "2.0.0"]
+    assert arm_model() is None  # the test is over: the 2.0.0 arm no longer holds memory
+    assert server.predict(X.iloc[:1]).version == "1.0.0"
+
+
+def test_audit_problem_says_the_log_is_closed(two_versions, tmp_path):
+    reg, _, _ = two_versions
+    log = pl.AuditLog(tmp_path / "a.sqlite")
+    server = pl.ModelServer(reg, audit=log, audit_policy="best-effort")
+    assert server.audit_problem() is None
+    log.close()
+    assert server.audit_problem() == "the audit log is closed"
+    assert pl.ModelServer(reg).audit_problem() is None  # no audit log, no problem
