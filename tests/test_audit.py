@@ -454,3 +454,77 @@ def test_compare_says_which_versions_the_window_holds(audit):
         AuditError, match=r"no prediction by v9\.9\.9 .*\(versions recorded there: \['1\.0\.0', '2\.0\.0'\]\)"
     ):
         audit.compare("9.9.9", "1.0.0")
+
+
+def test_flush_names_at_most_five_problems_and_says_when_there_are_more(audit):
+    ids = [f"req-{i}" for i in range(7)]
+    for rid in ids:
+        audit.record(_pred(rid), artifact_sha256="0" * 64)
+    audit.flush()
+
+    def dup(rid):
+        return f"duplicate request_id {rid!r} (already recorded)"
+
+    for n, more in ((5, ""), (6, " ...")):
+        for rid in ids[:n]:  # each one a second time: n rows that cannot be written
+            audit.record(_pred(rid), artifact_sha256="0" * 64)
+        with pytest.raises(AuditError) as e:
+            audit.flush()
+        named = "; ".join(dup(rid) for rid in ids[:5])
+        assert f"{n} row(s) could not be written ({named}{more}). Every other row" in str(e.value)
+
+
+def test_flush_names_at_most_five_unmatched_outcomes_and_says_when_there_are_more(audit):
+    ids = [f"req-nosuch-{i}" for i in range(6)]
+    for n, more in ((5, ""), (6, " ...")):
+        for rid in ids[:n]:
+            audit.record_outcome(rid, 1)
+        with pytest.raises(AuditError) as e:
+            audit.flush()
+        named = ", ".join(repr(rid) for rid in ids[:5])
+        assert f"{n} outcome(s) name a request_id with no recorded prediction ({named}{more});" in str(e.value)
+
+
+def test_flush_waits_ten_seconds_by_default(tmp_path, monkeypatch):
+    from persistlib.serving import audit as audit_module
+
+    waits = []
+
+    class WatchedEvent(threading.Event):
+        def wait(self, timeout=None):
+            waits.append(timeout)
+            return super().wait(timeout)
+
+    monkeypatch.setattr(audit_module, "threading", SimpleNamespace(Event=WatchedEvent))
+    with pl.AuditLog(tmp_path / "a.sqlite") as log:
+        log.flush()
+    assert waits == [10.0]
+
+
+def test_a_closed_log_says_what_it_cannot_do(tmp_path):
+    log = pl.AuditLog(tmp_path / "a.sqlite")
+    log.close()
+    for call, action in (
+        (lambda: log.record(_pred("req-0"), artifact_sha256="0" * 64), "record predictions"),
+        (lambda: log.record_outcome("req-0", 1), "record outcomes"),
+    ):
+        with pytest.raises(AuditError) as e:
+            call()
+        assert str(e.value).startswith(f"this AuditLog is closed, so it cannot {action}; open a new AuditLog(path)")
+
+
+def test_a_row_without_user_id_stores_none_and_latency_is_kept_to_four_decimals(audit):
+    p = Prediction(labels=[1], probabilities=None, version="1.0.0", request_id="req-anon", latency_ms=1.23456789)
+    audit.record(p, artifact_sha256="0" * 64)
+    audit.flush()
+    row = audit.get("req-anon")
+    assert row["user_key"] is None  # not the text "None"
+    assert row["latency_ms"] == 1.2346  # 0.1 microsecond: finer digits are noise
+
+
+def test_rows_limit_returns_the_oldest_rows_first(audit):
+    for i in range(4):
+        audit.record(_pred(f"req-{i}"), artifact_sha256="0" * 64)
+    audit.flush()
+    assert [r["request_id"] for r in audit.rows(limit=2)] == ["req-0", "req-1"]
+    assert len(audit.rows(limit=0)) == 0 and len(audit.rows()) == 4
