@@ -66,6 +66,9 @@ def test_postbuild_installs_both_files_where_jupyter_reads_them(tmp_path):
     """Run binder/postBuild for real, into a throw-away prefix (a venv seeing this Python's packages)."""
     prefix = tmp_path / "env"
     venv.create(prefix, system_site_packages=True, with_pip=False)
+    # JupyterLab's app folder of that environment: without it, get_app_dir() falls back to the folder of the
+    # Python running the tests, and postBuild would write this machine's own JupyterLab settings.
+    (prefix / "share" / "jupyter" / "lab").mkdir(parents=True)
     fake_bin = tmp_path / "bin"  # `pip install --no-deps .` is recorded, not run
     fake_bin.mkdir()
     (fake_bin / "pip").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "pip.log"}\n')
@@ -95,6 +98,7 @@ print(json.dumps({"overrides": overrides, "error": str(error), "cull": server.co
     assert seen.returncode == 0, seen.stderr
     got = json.loads(seen.stdout.strip().splitlines()[-1])
     assert got["error"] == ""
+    assert (prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json").is_file()
     assert got["overrides"] == json.loads((BINDER / "overrides.json").read_text())
     assert got["cull"] == json.loads((BINDER / "jupyter_server_config.json").read_text())["MappingKernelManager"]
 
