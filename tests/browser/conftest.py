@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -70,10 +69,16 @@ def _need_browser() -> None:
         pytest.skip(f"browser tests skipped: {problem}.")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _server_port(runtime: Path, proc: subprocess.Popen) -> int | None:
+    """The port the server listens on, from the ``jpserver-<pid>.json`` it writes once it is up (else None)."""
+    for info_file in (runtime / f"jpserver-{proc.pid}.json", *sorted(runtime.glob("jpserver-*.json"))):
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # not written yet, or half written
+            continue
+        if info.get("port"):
+            return int(info["port"])
+    return None
 
 
 @dataclass
@@ -102,14 +107,19 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    """A JupyterLab server on a free port, serving copies of the notebooks."""
+    """A JupyterLab server on a port the OS picks, serving copies of the notebooks.
+
+    The server binds port 0 itself (no retries) and the fixture reads the port it got from the
+    ``jpserver-<pid>.json`` it writes into its runtime folder: no port is picked here and then
+    handed over, so another process cannot take it in between.
+    """
     _need_browser()
     base = tmp_path_factory.mktemp("lab")
     root = base / "course"
     shutil.copytree(
         ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("workspace", ".ipynb_checkpoints")
     )
-    config = base / "config"
+    config, runtime = base / "config", base / "runtime"
     # The JupyterLab defaults Binder gets (binder/postBuild installs the same file): no news pop-up.
     app_settings = base / "app-settings"
     app_settings.mkdir()
@@ -117,13 +127,13 @@ def lab(tmp_path_factory):
     env = {
         **os.environ,
         "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
         "JUPYTER_DATA_DIR": str(base / "data"),
         "JUPYTERLAB_SETTINGS_DIR": str(config / "lab" / "user-settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(config / "lab" / "workspaces"),
         "MPLBACKEND": "Agg",
     }
-    token, port = secrets.token_hex(16), _free_port()
+    token = secrets.token_hex(16)
     log = base / "jupyter-lab.log"
     cmd = [
         sys.executable,
@@ -133,7 +143,8 @@ def lab(tmp_path_factory):
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
-        f"--port={port}",
+        "--ServerApp.port=0",
+        "--ServerApp.port_retries=0",
         f"--ServerApp.token={token}",
         "--LabApp.expose_app_in_browser=True",
         f"--LabApp.app_settings_dir={app_settings}",
@@ -143,19 +154,23 @@ def lab(tmp_path_factory):
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+    server = None
     try:
         deadline = time.monotonic() + 90
         while True:
             if proc.poll() is not None:
                 pytest.fail(f"jupyter lab exited with code {proc.returncode}; log:\n{log.read_text()[-3000:]}")
-            try:
-                server.api("GET", "/api/status")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not answer within 90 s; log:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
+            if server is None and (port := _server_port(runtime, proc)) is not None:
+                server = Lab(f"http://127.0.0.1:{port}", token, root, log)
+            if server is not None:
+                try:
+                    server.api("GET", "/api/status")
+                    break
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer within 90 s; log:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
         yield server
     finally:
         proc.terminate()
