@@ -166,7 +166,8 @@ def test_skops_unreviewed_type_refused_at_load(tmp_path, small_model, lr_model):
     forest = other.save(small_model)
     demos.replace_artifact(reg.root, "1.0.0", other.root / forest.artifact)
     demos.edit_card(reg.root, "1.0.0", match_artifact=True)
-    with pytest.raises(pl.UntrustedTypeError, match=r"sklearn\.tree\._tree\.Tree"):
+    label = r"^v1\.0\.0: model_v1\.0\.0\.skops holds type\(s\) "
+    with pytest.raises(pl.UntrustedTypeError, match=label + r"\['sklearn\.tree\._tree\.Tree'\]"):
         reg.load("1.0.0")
 
 

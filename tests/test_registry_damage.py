@@ -263,6 +263,24 @@ def test_disk_full_or_no_permission_during_a_save_is_a_storage_error(reg, tree, 
     assert not [p for p in reg.root.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_a_failed_card_write_reports_its_own_cause_even_if_the_artefact_is_already_gone(reg, tree, monkeypatch):
+    """The card write fails (disk full) after someone tidying the folder removed the new artefact."""
+    real_replace = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith("model_v1.2.0_meta.json"):
+            (reg.root / "model_v1.2.0.pkl").unlink()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(errors.StorageError, match="could not save a new version in .*: the disk is full"):
+        reg.save(tree)
+    monkeypatch.undo()
+    assert reg.versions() == ["1.0.0", "1.1.0"]
+    assert not [p for p in reg.root.iterdir() if p.name.startswith((".tmp-", "model_v1.2.0"))]
+
+
 # --------------------------------------------------------------------------- any bytes at all
 
 

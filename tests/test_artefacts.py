@@ -1,0 +1,139 @@
+"""persistlib.artefacts on its own: the file each format writes, and what read_verified reads or refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+
+import joblib
+import pytest
+
+import persistlib as pl
+from persistlib import artefacts, errors
+
+TREE = "sklearn.tree._tree.Tree"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_dump_defaults_to_a_joblib_file_compressed_at_level_3(tmp_path, small_model):
+    assert artefacts.dump(small_model, tmp_path / "default.pkl") is None
+    artefacts.dump(small_model, tmp_path / "three.pkl", format="joblib", compress=3)
+    artefacts.dump(small_model, tmp_path / "four.pkl", format="joblib", compress=4)
+    default = (tmp_path / "default.pkl").read_bytes()
+    assert default == (tmp_path / "three.pkl").read_bytes()
+    assert default != (tmp_path / "four.pkl").read_bytes()  # the level shows in the bytes
+    assert type(joblib.load(tmp_path / "default.pkl")).__name__ == "RandomForestClassifier"
+
+
+@pytest.mark.parametrize("bad", [10, -1, ("zlib", 10), ("lz4",), ("zlib", 3, 1), ("snappy", 3), True, 3.0])
+def test_check_compress_refuses_what_joblib_would_not_take(bad):
+    with pytest.raises(errors.InvalidArgumentError, match=r"compress must be an int 0-9 or a \(method, level\) pair"):
+        artefacts.check_compress(bad)
+
+
+@pytest.mark.parametrize("good", [0, 9, ("zlib", 0), ("lz4", 9)])
+def test_check_compress_accepts_levels_0_to_9(good):
+    assert artefacts.check_compress(good) == good
+
+
+def _skops_members(path):
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    return {i.compress_type for i in infos}, sum(i.compress_size for i in infos)
+
+
+@pytest.mark.parametrize("level", [0, ("zlib", 0)])
+def test_a_skops_file_at_level_0_is_stored_uncompressed(tmp_path, small_model, level):
+    found = artefacts.dump(small_model, tmp_path / "m.skops", format="skops", compress=level)
+    assert found == [TREE]
+    assert _skops_members(tmp_path / "m.skops")[0] == {zipfile.ZIP_STORED}
+
+
+def test_a_skops_file_is_deflated_at_the_level_asked_for(tmp_path, small_model):
+    sizes = {}
+    for name, level in [("one", 1), ("nine", 9), ("pair1", ("zlib", 1)), ("pair9", ("lzma", 9))]:
+        artefacts.dump(small_model, tmp_path / f"{name}.skops", format="skops", compress=level)
+        types, sizes[name] = _skops_members(tmp_path / f"{name}.skops")
+        assert types == {zipfile.ZIP_DEFLATED}, name
+    # level 9 squeezes harder than level 1, whether given as an int or as a pair's level
+    assert sizes["nine"] < sizes["one"] and sizes["pair9"] < sizes["pair1"]
+
+
+def test_check_reviewed_returns_the_sorted_types_and_refuses_unlisted_ones():
+    assert artefacts.check_reviewed(["b.B", "a.A"], None) == ["a.A", "b.B"]
+    assert artefacts.check_reviewed(["b.B", "a.A"], ["a.A", "b.B", "c.C"]) == ["a.A", "b.B"]
+    assert artefacts.check_reviewed([], []) == []
+    with pytest.raises(pl.UntrustedTypeError, match=r"did not list in trusted_types: \['b.B', 'c.C'\]\. Review them"):
+        artefacts.check_reviewed(["c.C", "a.A", "b.B"], ["a.A", "x.X"])
+
+
+def test_dump_refuses_a_skops_model_holding_an_unlisted_type(tmp_path, small_model):
+    with pytest.raises(pl.UntrustedTypeError, match=rf"trusted_types: \['{TREE}'\]"):
+        artefacts.dump(small_model, tmp_path / "m.skops", format="skops", trusted_types=["numpy.float64"])
+    assert artefacts.dump(small_model, tmp_path / "m.skops", format="skops", trusted_types=[TREE]) == [TREE]
+
+
+def test_loads_names_the_artefact_generically_when_no_label_is_given(tmp_path, small_model):
+    artefacts.dump(small_model, tmp_path / "m.skops", format="skops")
+    data = (tmp_path / "m.skops").read_bytes()
+    with pytest.raises(pl.UntrustedTypeError, match=rf"^the artefact holds type\(s\) \['{TREE}'\] that were not"):
+        artefacts.loads(data, format="skops")
+    model = artefacts.loads(data, format="skops", trusted_types=[TREE, "numpy.float64"])
+    assert type(model).__name__ == "RandomForestClassifier"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize("name", ["", "sub/model_v1.0.0.pkl", ".hidden.pkl", ".tmp-1234-model.pkl", 123, None])
+def test_read_verified_refuses_a_name_that_is_not_a_plain_visible_file(tmp_path, name):
+    data = b"model bytes"
+    (tmp_path / "sub").mkdir()
+    for real in ("sub/model_v1.0.0.pkl", ".hidden.pkl", ".tmp-1234-model.pkl"):
+        (tmp_path / real).write_bytes(data)  # the file is there and matches: the name alone is refused
+    with pytest.raises(pl.IntegrityError, match=r"which is not a plain file name in the registry; .* tampered"):
+        artefacts.read_verified(tmp_path, name, sha256=_sha(data), size=len(data), version="1.0.0")
+
+
+def test_read_verified_returns_the_bytes_with_or_without_a_recorded_size(tmp_path):
+    data = b"x" * 1000
+    (tmp_path / "model_v1.0.0.pkl").write_bytes(data)
+    for size in (1000, None):
+        got = artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(data), size=size, version="1.0.0")
+        assert got == data
+
+
+@pytest.mark.parametrize("size", [0, 10, 999])
+def test_read_verified_reads_one_byte_past_the_recorded_size_and_names_both_sizes(tmp_path, size):
+    data = b"x" * 5000
+    (tmp_path / "model_v1.0.0.pkl").write_bytes(data)
+    with pytest.raises(pl.IntegrityError) as info:
+        artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(data), size=size, version="1.0.0")
+    assert f"({size + 1:,} bytes ≠ recorded {size:,})" in str(info.value)  # never more than size + 1 read
+    assert "it was NOT unpickled" in str(info.value)
+
+
+def test_read_verified_names_both_hashes_and_says_a_skops_file_was_not_loaded(tmp_path):
+    data, recorded = b"swapped model", _sha(b"original model")
+    for name, unread in [("model_v1.0.0.skops", "loaded"), ("model_v1.0.0.pkl", "unpickled")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(pl.IntegrityError) as info:
+            artefacts.read_verified(tmp_path, name, sha256=recorded, size=len(data), version="1.0.0")
+        message = str(info.value)
+        assert message.startswith(
+            f"v1.0.0: {name} does not match its card (sha256 {_sha(data)[:12]}… ≠ recorded {recorded[:12]}…)."
+        )
+        assert f"it was NOT {unread}. Restore the original file" in message
+
+
+def test_read_verified_names_the_artefact_when_it_is_not_a_regular_file(tmp_path):
+    (tmp_path / "elsewhere.pkl").write_bytes(b"x")
+    (tmp_path / "model_v1.0.0.pkl").symlink_to(tmp_path / "elsewhere.pkl")
+    with pytest.raises(pl.IntegrityError, match=r"^v1\.0\.0: artefact model_v1\.0\.0\.pkl is a symbolic link"):
+        artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(b"x"), size=1, version="1.0.0")
