@@ -21,8 +21,10 @@ import hashlib
 import hmac
 import io
 import os
-import time
+import threading
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,19 +179,35 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
     return sio.loads(data, trusted=sorted(reviewed & set(found)))
 
 
-class _SharingReader(io.BytesIO):
-    """Verified bytes, read in a way that lets other threads run between reads.
+_courtesy = threading.local()  # .pause: what a load in this thread calls between reads (see yielding_to)
 
-    Unpickling holds the GIL. A server that hot-swaps under load loads the new
-    model in one thread while others answer requests; a request needs the GIL
-    back many times (a forest releases it in every tree), and each time it can
-    wait for the interpreter's 5 ms switch interval. Yielding the GIL at every
-    read (``time.sleep(0)``) hands it over at once: the load takes a little
-    longer, requests are not stalled behind it (``benchmarks/serving.py``).
+
+@contextmanager
+def yielding_to(pause: Callable[[], None]) -> Iterator[None]:
+    """Within this block, a joblib load in this thread calls ``pause()`` between reads of the bytes.
+
+    Unpickling a joblib file runs Python's pure-Python unpickler, which holds the
+    GIL all along: a server that hot-swaps under load would load the new model in
+    one thread while requests in others wait for the GIL, up to the interpreter's
+    5 ms switch interval each time. ``pause`` lets the loading thread step aside:
+    :class:`~persistlib.serving.ModelServer` waits there while requests are running
+    (``benchmarks/serving.py`` measures the effect).
     """
+    previous = getattr(_courtesy, "pause", None)
+    _courtesy.pause = pause
+    try:
+        yield
+    finally:
+        _courtesy.pause = previous
+
+
+class _SharingReader(io.BytesIO):
+    """Verified bytes for the unpickler; between reads it calls this thread's ``pause`` (:func:`yielding_to`)."""
 
     def read(self, size: int | None = -1) -> bytes:
-        time.sleep(0)
+        pause = getattr(_courtesy, "pause", None)
+        if pause is not None:
+            pause()
         return super().read(size)
 
 

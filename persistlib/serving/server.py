@@ -12,7 +12,10 @@ Two ideas, each small:
   mix, and none is dropped. The previous bundle stays in memory, so
   :meth:`ModelServer.rollback` is instant.
 
-Only swaps take a lock; predictions never wait for one. A/B tests: :meth:`ModelServer.route`;
+Only swaps take a lock; predictions never wait for one. While a swap loads the new model, it
+steps aside for running requests: after each millisecond of loading it waits (up to 20 ms) while
+any request is running, so requests do not queue for the GIL behind the unpickler. A request never
+waits for a swap, and a swap never waits for a request to finish. A/B tests: :meth:`ModelServer.route`;
 HTTP: :func:`persistlib.serving.background.start_http`.
 """
 
@@ -24,6 +27,7 @@ import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .. import artefacts
 from .._checks import check_choice
 from ..errors import (
     ArgumentTypeError,
@@ -45,6 +49,9 @@ __all__ = ["ModelServer", "Prediction", "ServerSnapshot", "AUDIT_POLICIES"]
 
 #: What a server does with a prediction it cannot audit: refuse it, or serve it and report.
 AUDIT_POLICIES = ("fail-closed", "best-effort")
+#: A swap loads for this many seconds at a time, then waits while requests run, at most _STEP_ASIDE_MAX.
+_LOAD_SLICE = 0.001
+_STEP_ASIDE_MAX = 0.02
 
 
 class ModelServer:
@@ -92,6 +99,8 @@ class ModelServer:
         #: The token the HTTP admin endpoints require, set by ``start_http`` (``None`` until then).
         self.admin_token: str | None = None
         self._swap_lock = threading.Lock()
+        self._running: set[int] = set()  # the threads inside predict(), for a swap to step aside for
+        self._slice_started = 0.0
         self._state = _State(current=self._load(alias))
 
     def __repr__(self) -> str:
@@ -152,6 +161,14 @@ class ModelServer:
         InvalidInputError
             If the rows are malformed; the server keeps serving.
         """
+        me = threading.get_ident()
+        self._running.add(me)  # set.add and set.discard are atomic: no lock on the request path
+        try:
+            return self._predict(rows, user_id)
+        finally:
+            self._running.discard(me)
+
+    def _predict(self, rows: Any, user_id: Any) -> Prediction:
         start = time.perf_counter()
         if self.audit is not None and self.audit_policy == "fail-closed" and (problem := self.audit_problem()):
             raise AuditUnavailableError(
@@ -266,7 +283,9 @@ class ModelServer:
             If ``ref`` cannot be found, loaded, verified or warmed up; the old model keeps serving.
         """
         with self._swap_lock:  # one swap at a time; predictions never take this lock
-            bundle = self._load(self.alias if ref is None else ref)
+            self._slice_started = time.perf_counter()
+            with artefacts.yielding_to(self._step_aside):
+                bundle = self._load(self.alias if ref is None else ref, polite=True)
             old = self._state
             if bundle.version == old.current.version:
                 return _snapshot(old)
@@ -315,7 +334,16 @@ class ModelServer:
 
     # ------------------------------------------------------------------ internals
 
-    def _load(self, ref: str) -> _Bundle:
+    def _step_aside(self, *, now: bool = False) -> None:
+        """Called by a swap between reads of the new model: after each slice of loading, wait while requests run."""
+        started = time.perf_counter()
+        if not now and started - self._slice_started < _LOAD_SLICE:
+            return
+        while self._running and time.perf_counter() - started < _STEP_ASIDE_MAX:
+            time.sleep(0.0002)  # a real sleep hands the GIL over; sleep(0) rarely does
+        self._slice_started = time.perf_counter()
+
+    def _load(self, ref: str, *, polite: bool = False) -> _Bundle:
         model, card = self.registry.load(ref)
         names = getattr(model, "feature_names_in_", None)
         if names is None:
@@ -331,7 +359,9 @@ class ModelServer:
             features=tuple(map(str, names)),
             classes=tuple(classes.tolist()) if classes is not None else None,
         )
-        # Warm-up: a smoke prediction, before any user sees this model.
+        # Warm-up: a smoke prediction, before any user sees this model (in a pause between requests, on a swap).
+        if polite:
+            self._step_aside(now=True)
         try:
             labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
         except InvalidInputError as e:
