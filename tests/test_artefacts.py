@@ -61,8 +61,9 @@ def test_a_skops_file_is_deflated_at_the_level_asked_for(tmp_path, small_model):
         artefacts.dump(small_model, tmp_path / f"{name}.skops", format="skops", compress=level)
         types, sizes[name] = _skops_members(tmp_path / f"{name}.skops")
         assert types == {zipfile.ZIP_DEFLATED}, name
-    # level 9 squeezes harder than level 1, whether given as an int or as a pair's level
-    assert sizes["nine"] < sizes["one"] and sizes["pair9"] < sizes["pair1"]
+    # level 9 packs this forest about a fifth smaller than level 1, given as an int or as a pair's level
+    # (skops files of the same model differ by a few dozen bytes, so compare with a wide margin)
+    assert sizes["nine"] < 0.9 * sizes["one"] and sizes["pair9"] < 0.9 * sizes["pair1"]
 
 
 def test_check_reviewed_returns_the_sorted_types_and_refuses_unlisted_ones():
