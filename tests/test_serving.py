@@ -13,6 +13,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
+import persistlib.serving.server as server_module
 from persistlib.card import ModelCard
 from persistlib.data import CHURN_FEATURES
 from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError
@@ -688,3 +689,107 @@ def test_audit_problem_says_the_log_is_closed(two_versions, tmp_path):
     log.close()
     assert server.audit_problem() == "the audit log is closed"
     assert pl.ModelServer(reg).audit_problem() is None  # no audit log, no problem
+
+
+# --------------------------------------------------------------------------- a swap steps aside for requests
+# Unpickling holds the GIL, so a request that needs it back would queue behind the loading thread. A swap
+# loads in slices: after each one it waits (at most _STEP_ASIDE_MAX) while any request is running, and once
+# more before its warm-up. The clock is faked, so nothing here depends on the machine's speed.
+
+
+class _Clock:
+    """Stands in for the server module's ``time``: ``sleep`` advances ``perf_counter`` and runs a hook."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.sleeps: list[float] = []
+        self.on_sleep = None
+
+    def perf_counter(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+@pytest.fixture()
+def served(monkeypatch, tmp_path):
+    X, y = pl.make_churn(300, random_state=0)
+    registry = pl.Registry(tmp_path / "registry")
+    for seed in (0, 1):
+        registry.save(RandomForestClassifier(3, random_state=seed).fit(X, y))
+    registry.promote("1.0.0")
+    server = pl.ModelServer(registry)
+    clock = _Clock()
+    monkeypatch.setattr(server_module, "time", clock)
+    return server, clock
+
+
+def test_no_request_running_means_no_waiting(served):
+    server, clock = served
+    server._step_aside(now=True)
+    assert clock.sleeps == []
+
+
+def test_it_waits_while_a_request_runs_and_goes_on_when_it_ends(served):
+    server, clock = served
+    server._running.add(12345)  # a request is running in another thread
+    clock.on_sleep = lambda n: server._running.discard(12345) if n == 3 else None
+    server._step_aside(now=True)
+    assert clock.sleeps == [0.0002] * 3, "short real sleeps (they hand the GIL over) until the request ended"
+    assert server._slice_started == clock.now, "a new slice of loading starts after the pause"
+
+
+def test_it_never_waits_longer_than_the_cap(served):
+    server, clock = served
+    server._running.add(12345)  # a request that never ends
+    started = clock.now
+    server._step_aside(now=True)
+    waited = clock.now - started
+    assert server_module._STEP_ASIDE_MAX <= waited < server_module._STEP_ASIDE_MAX + 0.001
+    assert len(clock.sleeps) == pytest.approx(server_module._STEP_ASIDE_MAX / 0.0002, abs=1)
+
+
+def test_within_a_slice_of_loading_it_does_not_stop(served):
+    server, clock = served
+    server._running.add(12345)
+    server._slice_started = clock.now
+    clock.now += server_module._LOAD_SLICE / 2
+    server._step_aside()
+    assert clock.sleeps == [], "half a slice in: keep loading"
+    clock.now += server_module._LOAD_SLICE
+    server._step_aside()
+    assert clock.sleeps, "a slice done and a request running: step aside"
+
+
+def test_a_swap_pauses_between_reads_and_before_its_warm_up(served, monkeypatch):
+    server, _ = served
+    calls = []
+    real = server._step_aside
+    monkeypatch.setattr(server, "_step_aside", lambda now=False: (calls.append(now), real(now=now))[1])
+    assert server.swap("1.1.0") == "1.1.0"
+    assert calls.count(True) == 1, "one pause right before the warm-up prediction"
+    assert calls.count(False) > 1, "pauses between the reads of the model's bytes"
+    assert calls[-1] is True, "the warm-up comes after the last read"
+
+
+def test_a_request_is_running_only_while_it_is_answered(served):
+    server, _ = served
+    seen = []
+    row = dict.fromkeys(server.features, 1.0)
+    model = server._state.current.model
+    real = model.predict_proba
+
+    def spy(X):
+        seen.append(set(server._running))
+        return real(X)
+
+    model.predict_proba = spy
+    server.predict([row])
+    assert seen == [{threading.get_ident()}] and server._running == set()
+    with pytest.raises(InvalidInputError):
+        server.predict([{"no such feature": 1}])
+    assert server._running == set(), "a refused request is not left running"
