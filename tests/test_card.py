@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+import re
 import warnings
 from html.parser import HTMLParser
 
@@ -459,3 +460,100 @@ def test_describe_dataset_names_the_data_and_fingerprints_it(tmp_path):
     frame.to_csv(path, index=False)
     text, fp = describe_dataset(str(path))
     assert text == "churn.csv" and fp["kind"] == "file" and fp == pl.fingerprint(str(path))
+
+
+# --------------------------------------------------------------------------- the card file and new_card
+
+
+def test_utc_now_is_iso_8601_to_the_second_in_utc():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", utc_now())
+
+
+def test_card_file_is_indented_key_sorted_json_that_keeps_non_ascii_text():
+    # the _meta.json file is read by people and diffed in version control: stable key order, readable text
+    card = make_card(notes="Modèle validé — 95 %", metrics={"recall": 0.7, "accuracy": 0.91})
+    text = card.to_json()
+    orders = []
+    json.loads(text, object_pairs_hook=lambda pairs: orders.append([k for k, _ in pairs]))
+    assert len(orders) == 4  # metrics, hyperparams, dependencies, the card
+    assert all(keys == sorted(keys) for keys in orders)
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert '  "algorithm": "RandomForestClassifier",' in lines
+    assert '    "accuracy": 0.91,' in lines and '    "recall": 0.7' in lines
+    assert '  "notes": "Modèle validé — 95 %",' in lines
+
+
+def test_from_json_names_the_card_when_no_source_is_given():
+    with pytest.raises(errors.CardError, match=r"^card is not valid JSON"):
+        pl.ModelCard.from_json("{not json")
+    with pytest.raises(errors.CardError, match=r"^card must hold a JSON object"):
+        pl.ModelCard.from_json("[]")
+
+
+REQUIRED = ["version", "trained_at", "algorithm", "artifact", "artifact_sha256"]
+
+
+def test_a_card_with_only_the_required_fields_loads_with_the_defaults():
+    # e.g. a card written before the optional fields existed
+    data = {k: v for k, v in json.loads(make_card().to_json()).items() if k in REQUIRED}
+    card = pl.ModelCard.from_json(json.dumps(data))
+    assert (card.version, card.artifact_sha256) == ("1.2.0", "ab" * 32)
+    assert (card.format, card.metrics, card.hyperparams, card.notes, card.signature) == ("joblib", {}, {}, "", None)
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_a_card_without_a_required_field_names_it(name):
+    data = json.loads(make_card().to_json())
+    del data[name]
+    with pytest.raises(errors.CardError, match=rf"^x_meta\.json is missing required field\(s\) \['{name}'\]"):
+        pl.ModelCard.from_json(json.dumps(data), source="x_meta.json")
+
+
+def test_new_card_records_the_dataset_and_the_notes():
+    from sklearn.linear_model import LogisticRegression
+
+    from persistlib.card import new_card
+
+    frame, _ = pl.make_churn(40, random_state=0)
+    name, fp = describe_dataset(frame)
+    args = dict(version="1.0.0", artifact="model_v1.0.0.pkl", sha256="ab" * 32, size=10, format="joblib")
+    card = new_card(LogisticRegression(), dataset=(name, fp), notes="first forest", **args)
+    assert (card.dataset, card.dataset_sha256, card.dataset_rows) == (name, fp["sha256"], 40)
+    assert card.notes == "first forest" and card.algorithm == "LogisticRegression"
+    plain = new_card(LogisticRegression(), **args)
+    assert (plain.dataset, plain.dataset_sha256, plain.dataset_rows, plain.notes) == (None, None, None, "")
+
+
+def _load_with_a_patch_difference(registry, model):
+    """Load a model whose card records the next scikit-learn patch release; return the warning and the call's line."""
+    import sys
+
+    import sklearn
+
+    major, minor, patch = sklearn.__version__.split(".")[:3]
+    registry.save(model)
+    meta = registry.root / "model_v1.0.0_meta.json"
+    data = json.loads(meta.read_text())
+    data["dependencies"]["scikit-learn"] = f"{major}.{minor}.{int(patch) + 1}"
+    meta.write_text(json.dumps(data))
+    with pytest.warns(pl.CompatibilityWarning, match="usually harmless") as caught:
+        line = sys._getframe().f_lineno + 1
+        registry.load("1.0.0")
+    [w] = [w for w in caught if issubclass(w.category, pl.CompatibilityWarning)]
+    return w, line
+
+
+def test_a_version_warning_points_at_the_line_that_called_load(registry, small_model):
+    if hasattr(pl.ModelCard.check_environment, "__wrapped__"):
+        pytest.skip("mutmut's trampoline wraps check_environment: its extra frames move every stacklevel")
+    w, line = _load_with_a_patch_difference(registry, small_model)
+    assert (w.filename, w.lineno) == (__file__, line)
+
+
+def test_a_version_warning_is_not_blamed_on_the_card_module(registry, small_model):
+    # (also holds under mutmut's extra frames) a warning located in card.py would hide where the load was
+    import persistlib.card
+
+    w, _ = _load_with_a_patch_difference(registry, small_model)
+    assert w.filename != persistlib.card.__file__

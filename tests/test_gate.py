@@ -445,3 +445,27 @@ def test_evaluate_binary_positive_class_is_the_larger_label():
     model = DummyClassifier(strategy="constant", constant="yes").fit(X, y)
     m = pl.evaluate(model, X, y)
     assert m["recall"] == 1.0 and math.isclose(m["precision"], 4 / 10) and math.isclose(m["accuracy"], 4 / 10)
+
+
+def test_evaluate_multiclass_reports_a_one_vs_rest_roc_auc():
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = np.arange(60, dtype=float).reshape(-1, 1)
+    y = np.repeat([0, 1, 2], 20)
+    perfect = DecisionTreeClassifier(random_state=0).fit(X, y)  # separable: each class is one interval
+    m = pl.evaluate(perfect, X, y)
+    assert m["roc_auc"] == 1.0 and m["accuracy"] == 1.0
+    constant = DummyClassifier(strategy="prior").fit(X, y)  # the same probabilities for every row
+    assert pl.evaluate(constant, X, y)["roc_auc"] == 0.5
+
+
+def test_require_pass_takes_a_report_saved_as_a_dict():
+    from persistlib.gate import require_pass
+
+    gate = pl.Gate({"accuracy": 0.8})
+    ok = gate.check({"accuracy": 0.9})
+    assert require_pass(ok.to_dict()) == ok
+    bad = gate.check({"accuracy": 0.7})
+    with pytest.raises(errors.GateRejected, match=r"accuracy 0\.700 is below the threshold 0\.800") as info:
+        require_pass(bad.to_dict())
+    assert info.value.report == bad
