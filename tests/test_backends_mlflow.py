@@ -157,18 +157,23 @@ def _contents(db: Path) -> dict:
     return found
 
 
-def test_the_shipped_tables_are_the_ones_the_installed_mlflow_creates(tmp_path):
+def test_the_shipped_tables_are_the_ones_the_installed_mlflow_creates(tmp_path, tree, data):
     import mlflow
 
     shipped = _mlflow_schema.shipped_dump(mlflow.__version__)
     assert shipped is not None, (
         f"no tables shipped for MLflow {mlflow.__version__}: run python -m persistlib.backends._mlflow_schema"
     )
-    _mlflow_schema.dump_new_store(tmp_path / "by_mlflow.db")  # MLflow's own migrations
+    _mlflow_schema.dump_new_store(tmp_path / "by_mlflow.db")  # MLflow's own migrations, the slow way
     assert _mlflow_schema.prepare_sqlite_store(f"sqlite:///{tmp_path / 'shipped.db'}", mlflow.__version__)
     by_mlflow, from_dump = _contents(tmp_path / "by_mlflow.db"), _contents(tmp_path / "shipped.db")
     assert len(by_mlflow) > 50 and by_mlflow["alembic_version"]["rows"], "MLflow set up no tables"
     assert from_dump == by_mlflow, "the dump is stale: run python -m persistlib.backends._mlflow_schema"
+    # and a store MLflow set up itself (as with any MLflow version without a dump) serves the registry as well
+    registry = pl.MlflowRegistry(f"sqlite:///{tmp_path / 'by_mlflow.db'}", "slow_way")
+    card = registry.save(tree, dataset=data[0])
+    assert registry.versions() == [card.version]
+    assert registry.load(card.version)[1].artifact_sha256 == card.artifact_sha256
 
 
 def test_shipped_tables_are_written_only_into_a_new_sqlite_file(tmp_path):
@@ -183,14 +188,6 @@ def test_shipped_tables_are_written_only_into_a_new_sqlite_file(tmp_path):
     assert not _mlflow_schema.prepare_sqlite_store(f"sqlite:///{tmp_path / 'no' / 'such' / 'folder.db'}", version)
     assert not _mlflow_schema.prepare_sqlite_store("http://127.0.0.1:5000", version)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.db"], "a file was left behind"
-
-
-def test_without_shipped_tables_mlflow_sets_the_store_up_itself(tmp_path, tree, data, monkeypatch):
-    monkeypatch.setattr(_mlflow_schema, "dump_name", lambda version: "no-such-file.sql")
-    registry = pl.MlflowRegistry.in_folder(tmp_path, "slow_way")
-    card = registry.save(tree, dataset=data[0])
-    assert registry.versions() == [card.version]
-    assert registry.load(card.version)[1].artifact_sha256 == card.artifact_sha256
 
 
 def test_mlflow_sees_the_lifecycle_in_its_own_terms(fresh, tree, data, tmp_path):
