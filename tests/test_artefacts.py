@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import threading
 import zipfile
 
 import joblib
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
 from persistlib import artefacts, errors
@@ -138,3 +141,42 @@ def test_read_verified_names_the_artefact_when_it_is_not_a_regular_file(tmp_path
     (tmp_path / "model_v1.0.0.pkl").symlink_to(tmp_path / "elsewhere.pkl")
     with pytest.raises(pl.IntegrityError, match=r"^v1\.0\.0: artefact model_v1\.0\.0\.pkl is a symbolic link"):
         artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(b"x"), size=1, version="1.0.0")
+
+
+# --------------------------------------------------------------------------- loading politely (yielding_to)
+# A server's swap loads with a pause between reads, to step aside for requests (see test_serving.py).
+
+
+@pytest.fixture(scope="module")
+def forest_bytes():
+    X, y = pl.make_churn(300, random_state=0)
+    buffer = io.BytesIO()
+    joblib.dump(RandomForestClassifier(5, random_state=0).fit(X, y), buffer, compress=3)
+    return buffer.getvalue()
+
+
+def test_a_load_inside_yielding_to_pauses_between_reads_and_only_there(forest_bytes):
+    outer, inner = [], []
+    artefacts.loads(forest_bytes, format="joblib")  # no pause set: nothing is called
+    with artefacts.yielding_to(lambda: outer.append(1)):
+        model = artefacts.loads(forest_bytes, format="joblib")
+        after_outer = len(outer)
+        with artefacts.yielding_to(lambda: inner.append(1)):
+            artefacts.loads(forest_bytes, format="joblib")
+        assert len(outer) == after_outer, "the inner block's pause replaces the outer one"
+        artefacts.loads(forest_bytes, format="joblib")  # the outer pause is back
+    assert type(model).__name__ == "RandomForestClassifier"
+    assert after_outer > 1 and len(inner) > 1, "a pause between reads, many times per load"
+    assert len(outer) == 2 * after_outer
+    done = len(outer)
+    artefacts.loads(forest_bytes, format="joblib")
+    assert len(outer) == done, "after the block, loads do not pause"
+
+
+def test_the_pause_is_per_thread(forest_bytes):
+    calls = []
+    other = threading.Thread(target=lambda: artefacts.loads(forest_bytes, format="joblib"))
+    with artefacts.yielding_to(lambda: calls.append(threading.get_ident())):
+        other.start()
+        other.join()
+    assert calls == [], "another thread's load does not call this thread's pause"
