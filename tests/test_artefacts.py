@@ -174,9 +174,10 @@ def test_a_load_inside_yielding_to_pauses_between_reads_and_only_there(forest_by
 
 
 def test_the_pause_is_per_thread(forest_bytes):
-    calls = []
-    other = threading.Thread(target=lambda: artefacts.loads(forest_bytes, format="joblib"))
+    calls, loaded = [], []
+    other = threading.Thread(target=lambda: loaded.append(artefacts.loads(forest_bytes, format="joblib")))
     with artefacts.yielding_to(lambda: calls.append(threading.get_ident())):
         other.start()
         other.join()
     assert calls == [], "another thread's load does not call this thread's pause"
+    assert [type(m).__name__ for m in loaded] == ["RandomForestClassifier"], "a thread that never set a pause loads"

@@ -704,13 +704,14 @@ class _Clock:
         self.now = 100.0
         self.sleeps: list[float] = []
         self.on_sleep = None
+        self.tick = None  # if set, each sleep advances the clock by exactly this (binary-exact) amount
 
     def perf_counter(self):
         return self.now
 
     def sleep(self, seconds):
         self.sleeps.append(seconds)
-        self.now += seconds
+        self.now += seconds if self.tick is None else self.tick
         if self.on_sleep is not None:
             self.on_sleep(len(self.sleeps))
 
@@ -793,3 +794,36 @@ def test_a_request_is_running_only_while_it_is_answered(served):
     with pytest.raises(InvalidInputError):
         server.predict([{"no such feature": 1}])
     assert server._running == set(), "a refused request is not left running"
+
+
+def test_a_slice_of_exactly_the_slice_length_is_done(served):
+    server, clock = served
+    server._running.add(12345)
+    clock.now = 0.0
+    server._slice_started = 0.0
+    clock.now = server_module._LOAD_SLICE  # exactly one slice of loading since it began
+    server._step_aside()
+    assert clock.sleeps, "a whole slice done: step aside"
+
+
+def test_the_cap_is_exact(served, monkeypatch):
+    server, clock = served
+    monkeypatch.setattr(server_module, "_STEP_ASIDE_MAX", 0.5)
+    server._running.add(12345)  # a request that never ends
+    clock.now, clock.tick = 0.0, 0.25
+    server._step_aside(now=True)
+    assert len(clock.sleeps) == 2 and clock.now == 0.5, "waited up to the cap, not one sleep past it"
+
+
+def test_starting_an_ab_test_loads_its_arms_politely_too(served, monkeypatch):
+    server, _ = served
+    calls = []
+    real = server._step_aside
+    monkeypatch.setattr(server, "_step_aside", lambda now=False: (calls.append(now), real(now=now))[1])
+    server.route(pl.ABRouter({"1.0.0": 0.5, "1.1.0": 0.5}))  # 1.1.0 is not in memory: it is loaded
+    assert calls.count(True) == 1 and calls.count(False) > 1
+
+
+def test_the_admin_token_is_none_until_http_starts(served):
+    server, _ = served
+    assert server.admin_token is None

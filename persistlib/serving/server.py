@@ -100,7 +100,7 @@ class ModelServer:
         self.admin_token: str | None = None
         self._swap_lock = threading.Lock()
         self._running: set[int] = set()  # the threads inside predict(), for a swap to step aside for
-        self._slice_started = 0.0
+        self._slice_started: float  # when the current slice of loading began (set by _load)
         self._state = _State(current=self._load(alias))
 
     def __repr__(self) -> str:
@@ -283,9 +283,7 @@ class ModelServer:
             If ``ref`` cannot be found, loaded, verified or warmed up; the old model keeps serving.
         """
         with self._swap_lock:  # one swap at a time; predictions never take this lock
-            self._slice_started = time.perf_counter()
-            with artefacts.yielding_to(self._step_aside):
-                bundle = self._load(self.alias if ref is None else ref, polite=True)
+            bundle = self._load(self.alias if ref is None else ref)
             old = self._state
             if bundle.version == old.current.version:
                 return _snapshot(old)
@@ -335,7 +333,7 @@ class ModelServer:
     # ------------------------------------------------------------------ internals
 
     def _step_aside(self, *, now: bool = False) -> None:
-        """Called by a swap between reads of the new model: after each slice of loading, wait while requests run."""
+        """Called between reads of a model being loaded: after each slice of loading, wait while requests run."""
         started = time.perf_counter()
         if not now and started - self._slice_started < _LOAD_SLICE:
             return
@@ -343,8 +341,11 @@ class ModelServer:
             time.sleep(0.0002)  # a real sleep hands the GIL over; sleep(0) rarely does
         self._slice_started = time.perf_counter()
 
-    def _load(self, ref: str, *, polite: bool = False) -> _Bundle:
-        model, card = self.registry.load(ref)
+    def _load(self, ref: str) -> _Bundle:
+        """Load, verify and warm up ``ref``, stepping aside for running requests (none at start-up)."""
+        self._slice_started = time.perf_counter()
+        with artefacts.yielding_to(self._step_aside):
+            model, card = self.registry.load(ref)
         names = getattr(model, "feature_names_in_", None)
         if names is None:
             raise UnservableModelError(
@@ -359,9 +360,8 @@ class ModelServer:
             features=tuple(map(str, names)),
             classes=tuple(classes.tolist()) if classes is not None else None,
         )
-        # Warm-up: a smoke prediction, before any user sees this model (in a pause between requests, on a swap).
-        if polite:
-            self._step_aside(now=True)
+        # Warm-up: a smoke prediction, before any user sees this model, in a pause between requests.
+        self._step_aside(now=True)
         try:
             labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
         except InvalidInputError as e:
