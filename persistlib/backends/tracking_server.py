@@ -43,6 +43,14 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _RUNNING = re.compile(rb"Uvicorn running on https?://\S+?:(\d+)")
 
 
+def _mlflow_version() -> str:
+    """The installed mlflow's version, or ``""`` (no tables are shipped for that)."""
+    try:
+        return metadata.version("mlflow")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
 def server_installed() -> bool:
     """Whether the full ``mlflow`` package (server and UI) is installed; the course pins only ``mlflow-skinny``."""
     try:
@@ -109,22 +117,22 @@ def start_tracking_server(
     TrackingServerError
         If it exits or does not answer in time; the message quotes its log.
     """
-    if not server_installed():
-        raise BackendUnavailableError(
-            f"the MLflow tracking server and UI come with the full mlflow package, and only the client "
-            f"(mlflow-skinny) is installed. Install it with `{INSTALL_HINT}`, or use a SQLite store: "
-            "MlflowRegistry('sqlite:////abs/path/mlflow.db')."
-        )
     if host not in _LOOPBACK:
         raise InvalidArgumentError(
             f"host must be a loopback address {_LOOPBACK}: this server has no login; got {host!r}."
         )
     port = check_number(port, "port", low=0, high=65535, integer=True)
     timeout = check_number(timeout, "timeout", low=0, low_open=True)
+    if not server_installed():
+        raise BackendUnavailableError(
+            f"the MLflow tracking server and UI come with the full mlflow package, and only the client "
+            f"(mlflow-skinny) is installed. Install it with `{INSTALL_HINT}`, or use a SQLite store: "
+            "MlflowRegistry('sqlite:////abs/path/mlflow.db')."
+        )
     folder = Path(folder).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "server.log"
-    prepare_sqlite_store(f"sqlite:///{folder / 'mlflow.db'}", metadata.version("mlflow"))  # a first start: faster
+    prepare_sqlite_store(f"sqlite:///{folder / 'mlflow.db'}", _mlflow_version())  # a first start: faster
     command = [
         sys.executable,
         "-m",
