@@ -254,17 +254,23 @@ def test_record_outcome_takes_a_series_or_an_array(reg, audit):
     assert audit.get(q.request_id)["outcome"] == y.iloc[:3].tolist()
 
 
-def test_a_closed_log_refuses_outcomes_and_flush_fails_without_waiting(tmp_path, monkeypatch):
+@pytest.fixture()
+def waits(monkeypatch):
+    """The timeouts AuditLog's flush waits with, in order (its Events are watched)."""
     from persistlib.serving import audit as audit_module
 
-    waits = []
+    seen = []
 
     class WatchedEvent(threading.Event):
         def wait(self, timeout=None):
-            waits.append(timeout)
+            seen.append(timeout)
             return super().wait(timeout)
 
     monkeypatch.setattr(audit_module, "threading", SimpleNamespace(Event=WatchedEvent))
+    return seen
+
+
+def test_a_closed_log_refuses_outcomes_and_flush_fails_without_waiting(tmp_path, waits):
     log = pl.AuditLog(tmp_path / "a.sqlite")
     log.record(_pred("req-kept"), artifact_sha256="0" * 64)
     log.flush(timeout=5)
@@ -485,17 +491,7 @@ def test_flush_names_at_most_five_unmatched_outcomes_and_says_when_there_are_mor
         assert f"{n} outcome(s) name a request_id with no recorded prediction ({named}{more});" in str(e.value)
 
 
-def test_flush_waits_ten_seconds_by_default(tmp_path, monkeypatch):
-    from persistlib.serving import audit as audit_module
-
-    waits = []
-
-    class WatchedEvent(threading.Event):
-        def wait(self, timeout=None):
-            waits.append(timeout)
-            return super().wait(timeout)
-
-    monkeypatch.setattr(audit_module, "threading", SimpleNamespace(Event=WatchedEvent))
+def test_flush_waits_ten_seconds_by_default(tmp_path, waits):
     with pl.AuditLog(tmp_path / "a.sqlite") as log:
         log.flush()
     assert waits == [10.0]

@@ -53,11 +53,7 @@ def _mlflow_version() -> str:
 
 def server_installed() -> bool:
     """Whether the full ``mlflow`` package (server and UI) is installed; the course pins only ``mlflow-skinny``."""
-    try:
-        metadata.version("mlflow")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+    return _mlflow_version() != ""
 
 
 class TrackingServer:

@@ -195,6 +195,19 @@ def chromium(lab):
         pw.stop()
 
 
+def screenshot_if_failed(pg, request, lab) -> None:
+    """Save ``pg`` to test-artifacts/<test name>.png if the test's call failed."""
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"{request.node.name}.png"
+        try:
+            pg.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot saved: {shot}; server log: {lab.log}")
+        except Exception as e:  # the page may be gone; keep the original failure
+            print(f"could not save a screenshot: {e}")
+
+
 @pytest.fixture()
 def page(chromium, lab, request):
     """A fresh page; a screenshot is saved to test-artifacts/ if the test fails."""
@@ -204,15 +217,7 @@ def page(chromium, lab, request):
     try:
         yield pg
     finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / f"{request.node.name}.png"
-            try:
-                pg.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot saved: {shot}; server log: {lab.log}")
-            except Exception as e:  # the page may be gone; keep the original failure
-                print(f"could not save a screenshot: {e}")
+        screenshot_if_failed(pg, request, lab)
         context.close()
         try:
             lab.shutdown_sessions()

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from . import gallery
-from .conftest import ARTIFACTS
+from .conftest import screenshot_if_failed
 from .notebook_runner import image_loaded, run_notebook, visible
 
 pytestmark = pytest.mark.browser
@@ -44,15 +44,7 @@ def gallery_page(chromium, lab):
 def gpage(gallery_page, request, lab):
     """The gallery page for one test; a screenshot goes to test-artifacts/ if the test fails."""
     yield gallery_page
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / f"{request.node.name}.png"
-        try:
-            gallery_page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot saved: {shot}; server log: {lab.log}")
-        except Exception as e:  # the page may be gone; keep the original failure
-            print(f"could not save a screenshot: {e}")
+    screenshot_if_failed(gallery_page, request, lab)
 
 
 def test_pipeline_explorer(gpage):
