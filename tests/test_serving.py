@@ -693,27 +693,46 @@ def test_audit_problem_says_the_log_is_closed(two_versions, tmp_path):
 
 # --------------------------------------------------------------------------- a swap steps aside for requests
 # Unpickling holds the GIL, so a request that needs it back would queue behind the loading thread. A swap
-# loads in slices: after each one it waits (at most _STEP_ASIDE_MAX) while any request is running, and once
-# more before its warm-up. The clock is faked, so nothing here depends on the machine's speed.
+# loads in slices: after each one it sleeps until the last running request has left (at most
+# _STEP_ASIDE_MAX), and once more before its warm-up. The clock and the event are faked, so nothing here
+# depends on the machine's speed; one test runs real threads.
 
 
 class _Clock:
-    """Stands in for the server module's ``time``: ``sleep`` advances ``perf_counter`` and runs a hook."""
+    """Stands in for the server module's ``time``: only ``perf_counter``, which the test moves."""
 
     def __init__(self):
         self.now = 100.0
-        self.sleeps: list[float] = []
-        self.on_sleep = None
-        self.tick = None  # if set, each sleep advances the clock by exactly this (binary-exact) amount
 
     def perf_counter(self):
         return self.now
 
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds if self.tick is None else self.tick
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
+
+class _Idle:
+    """Stands in for the server's idle event: ``wait`` notes its timeout, runs a hook, moves the clock."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.waits: list[float] = []
+        self.during_wait = None  # if set, runs inside wait(): a request leaving, say
+        self.during_clear = None  # if set, runs inside clear()
+        self.is_set = False
+
+    def clear(self):
+        self.is_set = False
+        if self.during_clear is not None:
+            self.during_clear()
+
+    def set(self):
+        self.is_set = True
+
+    def wait(self, timeout):
+        self.waits.append(timeout)
+        if self.during_wait is not None:
+            self.during_wait()
+        if not self.is_set:
+            self.clock.now += timeout  # nobody woke it: it slept the whole timeout
+        return self.is_set
 
 
 @pytest.fixture()
@@ -726,32 +745,67 @@ def served(monkeypatch, tmp_path):
     server = pl.ModelServer(registry)
     clock = _Clock()
     monkeypatch.setattr(server_module, "time", clock)
+    server._idle = _Idle(clock)
     return server, clock
+
+
+def _leave(server, ident):
+    """What the end of predict() does for a request that leaves."""
+    server._running.discard(ident)
+    if server._load_waiting and not server._running:
+        server._idle.set()
 
 
 def test_no_request_running_means_no_waiting(served):
     server, clock = served
     server._step_aside(now=True)
-    assert clock.sleeps == []
+    assert server._idle.waits == []
+    assert server._slice_started == clock.now
 
 
-def test_it_waits_while_a_request_runs_and_goes_on_when_it_ends(served):
+def test_it_sleeps_until_the_last_request_leaves(served):
     server, clock = served
-    server._running.add(12345)  # a request is running in another thread
-    clock.on_sleep = lambda n: server._running.discard(12345) if n == 3 else None
+    server._running.update({1, 2})  # two requests running in other threads
+    left = []
+
+    def first_then_second_leave():
+        assert server._load_waiting, "the requests can see that a load waits for them"
+        _leave(server, 1)
+        left.append(server._idle.is_set)
+        _leave(server, 2)
+        left.append(server._idle.is_set)
+
+    server._idle.during_wait = first_then_second_leave
     server._step_aside(now=True)
-    assert clock.sleeps == [0.0002] * 3, "short real sleeps (they hand the GIL over) until the request ended"
+    assert left == [False, True], "the first one out leaves the load asleep, the last one wakes it"
+    assert server._idle.waits == [server_module._STEP_ASIDE_MAX], "one sleep, bounded by the cap"
+    assert not server._load_waiting, "no request sets the event once the load goes on"
     assert server._slice_started == clock.now, "a new slice of loading starts after the pause"
 
 
-def test_it_never_waits_longer_than_the_cap(served):
+def test_it_never_sleeps_longer_than_the_cap(served):
     server, clock = served
     server._running.add(12345)  # a request that never ends
-    started = clock.now
     server._step_aside(now=True)
-    waited = clock.now - started
-    assert server_module._STEP_ASIDE_MAX <= waited < server_module._STEP_ASIDE_MAX + 0.001
-    assert len(clock.sleeps) == pytest.approx(server_module._STEP_ASIDE_MAX / 0.0002, abs=1)
+    assert server._idle.waits == [server_module._STEP_ASIDE_MAX]
+    assert server._slice_started == clock.now, "after the cap, the next slice of loading starts"
+
+
+def test_a_stale_wake_up_does_not_skip_the_next_pause(served):
+    server, _ = served
+    server._idle.set()  # left over from an earlier pause
+    server._running.add(12345)
+    server._step_aside(now=True)
+    assert server._idle.waits == [server_module._STEP_ASIDE_MAX], "the event was cleared before sleeping on it"
+
+
+def test_a_request_that_leaves_before_the_load_says_it_waits_costs_no_sleep(served):
+    server, _ = served
+    server._running.add(12345)
+    server._idle.during_clear = lambda: _leave(server, 12345)  # it leaves unseen: no load is waiting yet
+    server._step_aside(now=True)
+    assert server._idle.waits == [], "the load looked again before sleeping, and found no request"
+    assert not server._idle.is_set
 
 
 def test_within_a_slice_of_loading_it_does_not_stop(served):
@@ -760,10 +814,55 @@ def test_within_a_slice_of_loading_it_does_not_stop(served):
     server._slice_started = clock.now
     clock.now += server_module._LOAD_SLICE / 2
     server._step_aside()
-    assert clock.sleeps == [], "half a slice in: keep loading"
+    assert server._idle.waits == [], "half a slice in: keep loading"
     clock.now += server_module._LOAD_SLICE
     server._step_aside()
-    assert clock.sleeps, "a slice done and a request running: step aside"
+    assert server._idle.waits, "a slice done and a request running: step aside"
+
+
+def test_a_slice_of_exactly_the_slice_length_is_done(served):
+    server, clock = served
+    server._running.add(12345)
+    clock.now = 0.0
+    server._slice_started = 0.0
+    clock.now = server_module._LOAD_SLICE  # exactly one slice of loading since it began
+    server._step_aside()
+    assert server._idle.waits, "a whole slice done: step aside"
+
+
+def test_a_request_that_leaves_wakes_a_real_sleeping_load(tmp_path, monkeypatch):
+    X, y = pl.make_churn(300, random_state=0)
+    registry = pl.Registry(tmp_path / "registry")
+    registry.save(RandomForestClassifier(3, random_state=0).fit(X, y))
+    registry.promote("1.0.0")
+    server = pl.ModelServer(registry)
+    monkeypatch.setattr(server_module, "_STEP_ASIDE_MAX", 600.0)  # only the request can wake it in time
+    inside, release = threading.Event(), threading.Event()
+    model = server._state.current.model
+    real = model.predict_proba
+
+    def slow(X):
+        inside.set()
+        assert release.wait(10), "the test never released the request"
+        return real(X)
+
+    model.predict_proba = slow
+    request = threading.Thread(target=server.predict, args=([dict.fromkeys(server.features, 1.0)],), daemon=True)
+    request.start()
+    assert inside.wait(10), "the request never started"
+    load = threading.Thread(target=server._step_aside, kwargs={"now": True}, daemon=True)
+    load.start()
+    for _ in range(1000):  # until the load sleeps, at most 10 s
+        if server._load_waiting:
+            break
+        time.sleep(0.01)
+    assert server._load_waiting, "the load did not step aside for the running request"
+    assert load.is_alive()
+    release.set()
+    request.join(10)
+    load.join(10)
+    assert not load.is_alive(), "the request left, and the load slept on"
+    assert not server._load_waiting and server._running == set()
 
 
 def test_a_swap_pauses_between_reads_and_before_its_warm_up(served, monkeypatch):
@@ -796,23 +895,18 @@ def test_a_request_is_running_only_while_it_is_answered(served):
     assert server._running == set(), "a refused request is not left running"
 
 
-def test_a_slice_of_exactly_the_slice_length_is_done(served):
-    server, clock = served
-    server._running.add(12345)
-    clock.now = 0.0
-    server._slice_started = 0.0
-    clock.now = server_module._LOAD_SLICE  # exactly one slice of loading since it began
-    server._step_aside()
-    assert clock.sleeps, "a whole slice done: step aside"
-
-
-def test_the_cap_is_exact(served, monkeypatch):
-    server, clock = served
-    monkeypatch.setattr(server_module, "_STEP_ASIDE_MAX", 0.5)
-    server._running.add(12345)  # a request that never ends
-    clock.now, clock.tick = 0.0, 0.25
-    server._step_aside(now=True)
-    assert len(clock.sleeps) == 2 and clock.now == 0.5, "waited up to the cap, not one sleep past it"
+def test_a_request_sets_the_event_only_when_a_load_waits_and_it_is_the_last(served):
+    server, _ = served
+    row = [dict.fromkeys(server.features, 1.0)]
+    server.predict(row)
+    assert not server._idle.is_set, "no load waits: the request leaves without a word"
+    server._load_waiting = True
+    server._running.add(12345)  # another request still running
+    server.predict(row)
+    assert not server._idle.is_set, "not the last one out"
+    server._running.discard(12345)
+    server.predict(row)
+    assert server._idle.is_set, "the last one out wakes the load"
 
 
 def test_starting_an_ab_test_loads_its_arms_politely_too(served, monkeypatch):

@@ -13,10 +13,12 @@ Two ideas, each small:
   :meth:`ModelServer.rollback` is instant.
 
 Only swaps take a lock; predictions never wait for one. While a swap loads the new model, it
-steps aside for running requests: after each millisecond of loading it waits (up to 20 ms) while
-any request is running, so requests do not queue for the GIL behind the unpickler. A request never
-waits for a swap, and a swap never waits for a request to finish. A/B tests: :meth:`ModelServer.route`;
-HTTP: :func:`persistlib.serving.background.start_http`.
+steps aside for running requests: after each millisecond of loading it sleeps (up to 20 ms) until
+the last running request has left, so requests do not queue for the GIL behind the unpickler. A
+request never waits for a swap, and a swap never waits long for requests to finish. The warm-up
+prediction that ends a swap is one prediction, and cannot step aside midway: a request that
+arrives meanwhile shares the interpreter with it (``benchmarks/serving.py`` measures both).
+A/B tests: :meth:`ModelServer.route`; HTTP: :func:`persistlib.serving.background.start_http`.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class ModelServer:
         self.admin_token: str | None = None
         self._swap_lock = threading.Lock()
         self._running: set[int] = set()  # the threads inside predict(), for a swap to step aside for
+        self._idle = threading.Event()  # set by the last request out while a load waits (_step_aside)
+        self._load_waiting = False
         self._slice_started: float  # when the current slice of loading began (set by _load)
         self._state = _State(current=self._load(alias))
 
@@ -167,6 +171,8 @@ class ModelServer:
             return self._predict(rows, user_id)
         finally:
             self._running.discard(me)
+            if self._load_waiting and not self._running:
+                self._idle.set()  # the last request out wakes a load that stepped aside for it
 
     def _predict(self, rows: Any, user_id: Any) -> Prediction:
         start = time.perf_counter()
@@ -333,12 +339,20 @@ class ModelServer:
     # ------------------------------------------------------------------ internals
 
     def _step_aside(self, *, now: bool = False) -> None:
-        """Called between reads of a model being loaded: after each slice of loading, wait while requests run."""
-        started = time.perf_counter()
-        if not now and started - self._slice_started < _LOAD_SLICE:
+        """Called between reads of a model being loaded: after each slice of loading, wait while requests run.
+
+        It sleeps on an event that the last request out sets, so it neither polls nor takes the
+        interpreter from a running request; it waits ``_STEP_ASIDE_MAX`` at most, so a stream of
+        requests cannot hold a swap back for long.
+        """
+        if not now and time.perf_counter() - self._slice_started < _LOAD_SLICE:
             return
-        while self._running and time.perf_counter() - started < _STEP_ASIDE_MAX:
-            time.sleep(0.0002)  # a real sleep hands the GIL over; sleep(0) rarely does
+        if self._running:
+            self._idle.clear()
+            self._load_waiting = True
+            if self._running:  # look again: the last request may have left before it could see the flag
+                self._idle.wait(_STEP_ASIDE_MAX)
+            self._load_waiting = False
         self._slice_started = time.perf_counter()
 
     def _load(self, ref: str) -> _Bundle:
@@ -360,16 +374,22 @@ class ModelServer:
             features=tuple(map(str, names)),
             classes=tuple(classes.tolist()) if classes is not None else None,
         )
-        # Warm-up: a smoke prediction, before any user sees this model, in a pause between requests.
+        self._warm_up(bundle)
+        return bundle
+
+    def _warm_up(self, bundle: _Bundle) -> None:
+        """A smoke prediction on one row, before any user sees ``bundle``, in a pause between requests.
+
+        It holds the interpreter for as long as one request does (it is one), and cannot step
+        aside midway: a request that arrives meanwhile shares the interpreter with it.
+        """
         self._step_aside(now=True)
+        version = bundle.card.version
         try:
             labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
         except InvalidInputError as e:
-            raise UnservableModelError(
-                f"v{card.version} failed its warm-up prediction ({e}); not swapped in."
-            ) from None
+            raise UnservableModelError(f"v{version} failed its warm-up prediction ({e}); not swapped in.") from None
         if len(labels) != 1:
             raise UnservableModelError(
-                f"v{card.version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
+                f"v{version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
             )
-        return bundle
