@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import warnings
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from ._display import clip, mark
 from .data import fingerprint
 from .environment import check_compatibility, environment_versions
-from .errors import CardError, CompatibilityError, CompatibilityWarning
+from .errors import CardError, CompatibilityError, CompatibilityWarning, warn_caller
 
 __all__ = [
     "ModelCard",
@@ -132,7 +131,7 @@ class ModelCard:
                 raise CompatibilityError(f"model v{self.version}: {e}") from None
             notes = [f"loading v{self.version} despite: {e}"]
         for n in notes:
-            warnings.warn(f"model v{self.version}: {n}", CompatibilityWarning, stacklevel=3)
+            warn_caller(f"model v{self.version}: {n}", CompatibilityWarning)
         return notes
 
     # ------------------------------------------------------------------ display

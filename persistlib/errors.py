@@ -7,10 +7,14 @@ argument also derive from the matching built-in (``ValueError``, ``TypeError``,
 
 The classes are grouped by the layer that raises them: arguments, the registry,
 gate and card (the core), ONNX, serving, monitoring, back ends, and the course's own helpers.
+Warnings go through :func:`warn_caller`, so they point at the user's line.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Any
 
 __all__ = [
@@ -264,3 +268,21 @@ class DemoError(PersistError):
 
 class ExerciseError(PersistError):
     """An exercise id that does not exist, or an answer whose type cannot be checked (the message shows the shape)."""
+
+
+# --------------------------------------------------------------------------- warnings
+
+_PACKAGE = os.path.dirname(__file__) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning]) -> None:
+    """Warn with ``message``, located at the first line outside persistlib: the user's call.
+
+    A fixed ``stacklevel`` is right for one path only: the same warning can come from
+    ``registry.load()``, ``card.check_environment()`` or an MLflow registry, at different
+    depths. This one walks up to the caller's frame, whatever the depth.
+    """
+    frame, level = sys._getframe(0), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -45,6 +44,7 @@ from .errors import (
     UntrustedTypeError,
     VersionExistsError,
     VersionNotFoundError,
+    warn_caller,
 )
 from .gate import GateReport, require_pass, validate_scores
 from .versions import BUMPS, bump_version, is_version, normalise_version, parse_version
@@ -391,9 +391,7 @@ class Registry:
         if name not in self._warned:
             self._warned.add(name)
             message = f"skipping {name!r} in {self.root}: it looks like a card, but its name is not "
-            warnings.warn(
-                message + "model_v<MAJOR>.<MINOR>.<PATCH>_meta.json. Rename or remove it.", RegistryWarning, 3
-            )
+            warn_caller(message + "model_v<MAJOR>.<MINOR>.<PATCH>_meta.json. Rename or remove it.", RegistryWarning)
 
     def _lock(self) -> AbstractContextManager[None]:
         """The registry's file lock: one saver or alias mover at a time, across processes."""

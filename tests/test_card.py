@@ -2,6 +2,7 @@ import hashlib
 import hmac
 import json
 import re
+import sys
 import warnings
 from html.parser import HTMLParser
 
@@ -527,7 +528,6 @@ def test_new_card_records_the_dataset_and_the_notes():
 
 def _load_with_a_patch_difference(registry, model):
     """Load a model whose card records the next scikit-learn patch release; return the warning and the call's line."""
-    import sys
 
     import sklearn
 
@@ -545,10 +545,19 @@ def _load_with_a_patch_difference(registry, model):
 
 
 def test_a_version_warning_points_at_the_line_that_called_load(registry, small_model):
-    if hasattr(pl.ModelCard.check_environment, "__wrapped__"):
-        pytest.skip("mutmut's trampoline wraps check_environment: its extra frames move every stacklevel")
     w, line = _load_with_a_patch_difference(registry, small_model)
     assert (w.filename, w.lineno) == (__file__, line)
+
+
+def test_a_version_warning_from_a_direct_check_points_at_its_caller():
+    import sklearn
+
+    major, minor, patch = sklearn.__version__.split(".")[:3]
+    card = make_card(dependencies={"scikit-learn": f"{major}.{minor}.{int(patch) + 1}"})
+    with pytest.warns(pl.CompatibilityWarning) as caught:
+        line = sys._getframe().f_lineno + 1
+        card.check_environment()
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
 
 
 def test_a_version_warning_is_not_blamed_on_the_card_module(registry, small_model):

@@ -308,3 +308,17 @@ def test_persistlib_raises_only_persist_errors():
                 if isinstance(func, ast.Name) and func.id in builtin_errors:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} raises {func.id}")
     assert not offenders, "raise a PersistError subclass instead:\n" + "\n".join(offenders)
+
+
+def test_warn_caller_points_at_the_first_line_outside_persistlib():
+    from persistlib import errors
+
+    def from_inside_persistlib():  # a frame of persistlib's own, as far as warn_caller can tell
+        errors.warn_caller("hello", UserWarning)
+
+    code = from_inside_persistlib.__code__.replace(co_filename=errors.__file__)
+    inside = type(from_inside_persistlib)(code, globals(), None, None, from_inside_persistlib.__closure__)
+    with pytest.warns(UserWarning, match="hello") as caught:
+        line = sys._getframe().f_lineno + 1
+        inside()
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)

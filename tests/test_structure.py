@@ -172,6 +172,19 @@ def test_persist_error_is_never_raised_bare():
     assert not bare, f"raise a PersistError subclass from errors.py instead: {bare}"
 
 
+def test_every_warning_goes_through_warn_caller():
+    """``errors.warn_caller`` locates a warning at the user's line; a bare ``warnings.warn`` guesses a depth."""
+    bare = []
+    for path in sorted(PKG.rglob("*.py")):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "warn":
+                if getattr(node.func.value, "id", None) == "warnings":
+                    bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not bare, f"warn through persistlib.errors.warn_caller instead: {bare}"
+
+
 def test_status_marks_come_from_one_helper():
     """✓ and ✗ are written by ``persistlib._display.mark`` only (docstrings may show them)."""
     offenders = []

@@ -29,7 +29,6 @@ artifact location (see :func:`~persistlib.backends._mlflow_store.check_tracking_
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from ..errors import (
     RollbackError,
     UntrustedTypeError,
     VersionNotFoundError,
+    warn_caller,
 )
 from ..gate import GateReport
 from ..versions import is_version, normalise_version, parse_version
@@ -360,9 +360,8 @@ class MlflowRegistry:
     def _warn_stray(self, number: str) -> None:
         if number not in self._warned:
             self._warned.add(number)
-            warnings.warn(
+            warn_caller(
                 f"skipping {self.name} version {number}: it has no {TAG}version tag, so it was not saved by "
                 "persistlib (its card and hashes are missing). Save the model through MlflowRegistry.",
                 RegistryWarning,
-                3,
             )
