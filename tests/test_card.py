@@ -1,6 +1,7 @@
 import hashlib
 import hmac
 import json
+import os
 import re
 import sys
 import warnings
@@ -546,7 +547,8 @@ def _load_with_a_patch_difference(registry, model):
 
 def test_a_version_warning_points_at_the_line_that_called_load(registry, small_model):
     w, line = _load_with_a_patch_difference(registry, small_model)
-    assert (w.filename, w.lineno) == (__file__, line)
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampolines add frames between the test and load()
+        assert (w.filename, w.lineno) == (__file__, line)
 
 
 def test_a_version_warning_from_a_direct_check_points_at_its_caller():
@@ -557,7 +559,9 @@ def test_a_version_warning_from_a_direct_check_points_at_its_caller():
     with pytest.warns(pl.CompatibilityWarning) as caught:
         line = sys._getframe().f_lineno + 1
         card.check_environment()
-    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+    assert len(caught) == 1
+    if "MUTANT_UNDER_TEST" not in os.environ:  # mutmut's trampolines add frames between the test and the card
+        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
 def test_a_version_warning_is_not_blamed_on_the_card_module(registry, small_model):
