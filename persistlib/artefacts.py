@@ -217,8 +217,8 @@ def read_verified(root: Path, name: str, *, sha256: str, size: int | None, versi
     The bytes returned are the bytes hashed: there is no second read between
     the check and the use, so a file swapped after the check is never loaded.
     Only a regular file is read, and never more than ``size`` bytes (the size
-    the card records), so a FIFO, a device or a huge file cannot hang the
-    reader or fill its memory.
+    the card records; 4 GiB for an older card that records none), so a FIFO, a
+    device or a huge file cannot hang the reader or fill its memory.
 
     Raises
     ------

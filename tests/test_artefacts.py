@@ -113,6 +113,21 @@ def test_read_verified_returns_the_bytes_with_or_without_a_recorded_size(tmp_pat
         assert got == data
 
 
+def test_without_a_recorded_size_at_most_4_gib_is_read(tmp_path, monkeypatch):
+    # reading 4 GiB to prove it would take the test minutes; the limit handed to the reader is what counts
+    data = b"x" * 1000
+    (tmp_path / "model_v1.0.0.pkl").write_bytes(data)
+    limits = []
+    real = artefacts.read_regular
+    monkeypatch.setattr(
+        artefacts,
+        "read_regular",
+        lambda path, *, max_bytes, what: (limits.append(max_bytes), real(path, max_bytes=max_bytes, what=what))[1],
+    )
+    artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(data), size=None, version="1.0.0")
+    assert limits == [4 * 1024**3]
+
+
 @pytest.mark.parametrize("size", [0, 10, 999])
 def test_read_verified_reads_one_byte_past_the_recorded_size_and_names_both_sizes(tmp_path, size):
     data = b"x" * 5000
