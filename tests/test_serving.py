@@ -372,6 +372,48 @@ def test_bad_input_is_a_persist_error_and_the_server_keeps_serving(two_versions)
 # --------------------------------------------------------------------------- HotSwapConsole
 
 
+@pytest.fixture()
+def drawn(monkeypatch):
+    """The matplotlib Figures the hot-swap console draws, kept to look inside."""
+    import persistlib.widgets.serving as widget_module
+
+    figures = []
+    real = widget_module.figure_png
+    monkeypatch.setattr(widget_module, "figure_png", lambda fig: (figures.append(fig), real(fig))[1])
+    return figures
+
+
+def test_before_any_request_the_chart_says_how_to_fill_it(two_versions, drawn):
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"), swap_to=["2.0.0"])
+    console.refresh_chart()
+    [ax] = drawn[-1].axes
+    assert not ax.axison, "no empty axes"
+    [text] = ax.texts
+    assert text.get_text().startswith("No requests yet.") and "Start load" in text.get_text()
+    console.swap_button.click()
+    console.refresh_chart()
+    assert drawn[-1].axes[0].texts[0].get_text().startswith("1 swap so far, no requests yet.")
+    assert console.chart.layout.display is None and bytes(console.chart.value).startswith(b"\x89PNG")
+
+
+def test_the_chart_shows_every_request_swap_and_version(two_versions, drawn):
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"), swap_to=["2.0.0"])
+    # requests long after the console was created, as in a lesson: the view starts where they do
+    console.timeline[:] = [(30.0, "1.0.0"), (30.5, None), (31.5, "2.0.0"), (32.0, "2.0.0")]
+    console.swaps[:] = [(31.0, "2.0.0")]
+    console.refresh_chart()
+    [ax] = drawn[-1].axes
+    left, right = ax.get_xlim()
+    assert 29.0 < left < 30.0 and 32.0 < right < 33.0, "every request and swap in view, little else"
+    low, high = ax.get_ylim()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["error", "v1.0.0", "v2.0.0"]
+    assert low < -1 and high > 1, "the error row and both versions' rows in view"
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [31.0]
+    assert ax.get_title() == "4 requests · 1 error · dashed line = swap"
+
+
 def test_hot_swap_console_driven_from_python(two_versions, wait_until):
     reg, X, _ = two_versions
     server = pl.ModelServer(reg)

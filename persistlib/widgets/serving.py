@@ -350,15 +350,38 @@ class HotSwapConsole(W.VBox):
         self.version_label.value = f"serving: v{self._current_version()}"
 
     def refresh_chart(self) -> None:
-        """Redraw the versions-over-time chart into :attr:`chart`."""
+        """Redraw the versions-over-time chart into :attr:`chart`.
+
+        Before any request, the chart says how to fill it rather than showing empty axes.
+        """
         from matplotlib.figure import Figure
 
         with self._lock:
             timeline, swaps = list(self.timeline), list(self.swaps)
-        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=_version_key)
-        level = {v: i for i, v in enumerate(versions)}
         fig = Figure(figsize=(6.4, 2.6))
         ax = fig.add_subplot()
+        if not timeline:
+            ax.set_axis_off()
+            done = (
+                f"{len(swaps)} swap{'s' * (len(swaps) != 1)} so far, no requests yet." if swaps else "No requests yet."
+            )
+            ax.text(
+                0.5,
+                0.5,
+                f"{done}\nStart load, then Swap or Rollback:\nStop load draws which version answered each request.",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+            )
+        else:
+            self._draw_timeline(ax, timeline, swaps)
+        self.chart.value = figure_png(fig)
+        self.chart.layout.display = None
+
+    @staticmethod
+    def _draw_timeline(ax, timeline: list[tuple[float, str | None]], swaps: list[tuple[float, str]]) -> None:
+        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=_version_key)
+        level = {v: i for i, v in enumerate(versions)}
         ok = [(t, level[v]) for t, v in timeline if v is not None]
         bad = [t for t, v in timeline if v is None]
         if ok:
@@ -374,13 +397,15 @@ class HotSwapConsole(W.VBox):
             ax.plot(bad, [-1] * len(bad), "x", color=PALETTE["vermillion"], label=f"errors ({len(bad)})")
         for t, _ in swaps:
             ax.axvline(t, ls="--", color=GREY, lw=1)
+        times = [t for t, _ in timeline] + [t for t, _ in swaps]
+        pad = max(0.05 * (max(times) - min(times)), 0.1)
+        ax.set_xlim(min(times) - pad, max(times) + pad)  # every request and every swap in view
+        ax.set_ylim(-1.5, len(versions) - 0.5)  # every version's row, and the error row, in view
         ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
         ax.set_xlabel("seconds since the console was created")
-        ax.set_title(f"{len(timeline)} requests · {len(bad)} errors · dashed line = swap")
-        if ok or bad:
-            ax.legend(loc="upper left", fontsize=8)
-        self.chart.value = figure_png(fig)
-        self.chart.layout.display = None
+        plural = "s" * (len(bad) != 1)
+        ax.set_title(f"{len(timeline)} requests · {len(bad)} error{plural} · dashed line = swap")
+        ax.legend(loc="upper left", fontsize=8)
 
 
 def _version_key(version: str) -> tuple:
