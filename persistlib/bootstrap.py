@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._checks import check_choice, check_number
+from ._model_lock import one_model_call
 from .errors import ArgumentTypeError, InvalidArgumentError
 
 __all__ = ["bootstrap_metric", "BootstrapInterval"]
@@ -88,7 +89,8 @@ def bootstrap_metric(
         raise InvalidArgumentError(
             f"X has {len(X)} rows and y has {len(y_true)}; pass a non-empty test set with matching features and labels."
         )
-    y_pred = np.asarray(model.predict(X))
+    with one_model_call():  # one model call at a time in the process (persistlib._model_lock says why)
+        y_pred = np.asarray(model.predict(X))
     classes = np.union1d(y_true, y_pred)
     if metric != "accuracy" and len(classes) > 2:
         raise InvalidArgumentError(

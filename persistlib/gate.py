@@ -20,6 +20,7 @@ from typing import Any
 
 from ._checks import check_number
 from ._display import mark
+from ._model_lock import one_model_call
 from .errors import ArgumentTypeError, GateRejected, InvalidArgumentError, MissingMetricError
 
 __all__ = [
@@ -48,14 +49,19 @@ def evaluate(model: Any, X: Any, y: Any) -> dict[str, float]:
         averaged for more than two classes) and ``roc_auc`` when the model has
         ``predict_proba``. Values are plain floats.
     """
-    from sklearn import metrics as skm  # imported on use: keeps `import persistlib` fast
-
     if not hasattr(model, "predict"):
         raise ArgumentTypeError(f"evaluate() needs a fitted model with .predict(), got {type(model).__name__}.")
     if len(X) != len(y):
         raise InvalidArgumentError(f"X has {len(X)} rows but y has {len(y)}; pass matching features and labels.")
     if len(y) == 0:
         raise InvalidArgumentError("evaluate() got no rows; pass a non-empty test set.")
+    with one_model_call():  # one scikit-learn call at a time in the process (persistlib._model_lock says why)
+        return _scores(model, X, y)
+
+
+def _scores(model: Any, X: Any, y: Any) -> dict[str, float]:
+    from sklearn import metrics as skm  # imported on use: keeps `import persistlib` fast
+
     y_pred = model.predict(X)
     classes = sorted(set(list(y)) | set(list(y_pred)))
     average = "binary" if len(classes) <= 2 else "macro"

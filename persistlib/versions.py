@@ -15,7 +15,7 @@ import re
 
 from .errors import InvalidArgumentError, InvalidVersionError
 
-__all__ = ["parse_version", "bump_version", "normalise_version", "is_version", "BUMPS"]
+__all__ = ["parse_version", "bump_version", "normalise_version", "is_version", "version_sort_key", "BUMPS"]
 
 #: The parts :func:`bump_version` can bump.
 BUMPS = ("major", "minor", "patch")
@@ -43,6 +43,11 @@ def parse_version(version: str) -> tuple[int, int, int]:
 def is_version(text: str) -> bool:
     """Whether ``text`` parses as a version (used to tell versions from aliases)."""
     return isinstance(text, str) and _VERSION_RE.fullmatch(text.strip()) is not None
+
+
+def version_sort_key(ref: str) -> tuple:
+    """Sort versions numerically, and anything else (an alias) after them, by name."""
+    return (0, parse_version(ref), "") if is_version(ref) else (1, (0, 0, 0), ref)
 
 
 def normalise_version(version: str) -> str:

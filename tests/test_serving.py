@@ -627,9 +627,9 @@ def test_next_ref_never_picks_the_version_already_serving():
 
 
 def test_chart_sorts_versions_numerically_and_aliases_last():
-    from persistlib.widgets.serving import _version_key
+    from persistlib.versions import version_sort_key
 
-    assert sorted(["10.0.0", "2.0.0", "v1.10.0", "1.9.0", "canary"], key=_version_key) == [
+    assert sorted(["10.0.0", "2.0.0", "v1.10.0", "1.9.0", "canary"], key=version_sort_key) == [
         "1.9.0",
         "v1.10.0",
         "2.0.0",

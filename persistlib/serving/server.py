@@ -12,12 +12,14 @@ Two ideas, each small:
   mix, and none is dropped. The previous bundle stays in memory, so
   :meth:`ModelServer.rollback` is instant.
 
-Only swaps take a lock; predictions never wait for one. While a swap loads the new model, it
+A swap holds the swap lock; a prediction never takes it. While a swap loads the new model, it
 steps aside for running requests: after each millisecond of loading it sleeps (up to 20 ms) until
 the last running request has left, so requests do not queue for the GIL behind the unpickler. A
-request never waits for a swap, and a swap never waits long for requests to finish. The warm-up
-prediction that ends a swap is one prediction, and cannot step aside midway: a request that
-arrives meanwhile shares the interpreter with it (``benchmarks/serving.py`` measures both).
+request never waits for a swap's loading, and a swap never waits long for requests to finish. The
+warm-up prediction that ends a swap is one prediction, and cannot step aside midway: a request that
+arrives meanwhile waits for it (``benchmarks/serving.py`` measures both). Model calls run one at a
+time in the process, because scikit-learn's ensembles are not safe to call from two threads at
+once (:mod:`persistlib._model_lock`).
 A/B tests: :meth:`ModelServer.route`; HTTP: :func:`persistlib.serving.background.start_http`.
 """
 

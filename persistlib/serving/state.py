@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._model_lock import one_model_call
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -118,10 +119,11 @@ def _infer(bundle: _Bundle, X: Any) -> tuple[list, list[list[float]] | None]:
     """
     model = bundle.model
     try:
-        if bundle.classes is not None and hasattr(model, "predict_proba"):
-            proba = model.predict_proba(X)
-            labels = np.asarray(bundle.classes)[proba.argmax(axis=1)]
-            return labels.tolist(), proba.tolist()
-        return np.asarray(model.predict(X)).tolist(), None
+        with one_model_call():  # scikit-learn's ensembles are not safe to call from two threads at once
+            if bundle.classes is not None and hasattr(model, "predict_proba"):
+                proba = model.predict_proba(X)
+                labels = np.asarray(bundle.classes)[proba.argmax(axis=1)]
+                return labels.tolist(), proba.tolist()
+            return np.asarray(model.predict(X)).tolist(), None
     except Exception as e:  # the model's own checks (sklearn raises ValueError, TypeError, ...)
         raise InvalidInputError(f"v{bundle.version} could not predict these rows: {type(e).__name__}: {e}") from None

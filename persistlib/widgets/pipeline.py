@@ -16,6 +16,7 @@ from typing import Any
 import ipywidgets as W
 
 from .._display import human_bytes, human_seconds, mark
+from .._model_lock import one_model_call
 from ..data import make_churn
 from ..errors import ArgumentTypeError, GateRejected, InvalidArgumentError, PersistError
 from ..format_benchmark import predict_latency
@@ -237,8 +238,11 @@ class PipelineExplorer(W.VBox):
                 return out
         # Two customers whose risks differ visibly, so the answer shows the model tells them apart.
         sample = self.X_test.iloc[:200]
-        risks = self.loaded.predict_proba(sample)[:, 1]
-        latency = predict_latency(self.loaded.predict_proba, sample.iloc[[0]], n_single=5, batch_rows=1, batch_repeat=1)
+        with one_model_call():  # one model call at a time in the process (persistlib._model_lock says why)
+            risks = self.loaded.predict_proba(sample)[:, 1]
+            latency = predict_latency(
+                self.loaded.predict_proba, sample.iloc[[0]], n_single=5, batch_rows=1, batch_repeat=1
+            )
         self._finish("Serve")
         shown = ("tenure_months", "monthly_charges", "contract", "support_calls")
         lines = []

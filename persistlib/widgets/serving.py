@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 import ipywidgets as W
 
 from .._display import GREY, PALETTE, mark
-from ..errors import ArgumentTypeError, InvalidArgumentError, InvalidVersionError, PersistError, SwapError
-from ..registry import parse_version
+from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError, SwapError
 from ..serving import ModelServer
+from ..versions import version_sort_key
 from ._common import figure_png
 
 __all__ = ["HotSwapConsole", "next_ref"]
@@ -365,14 +365,8 @@ class HotSwapConsole(W.VBox):
             done = (
                 f"{len(swaps)} swap{'s' * (len(swaps) != 1)} so far, no requests yet." if swaps else "No requests yet."
             )
-            ax.text(
-                0.5,
-                0.5,
-                f"{done}\nStart load, then Swap or Rollback:\nStop load draws which version answered each request.",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-            )
+            how = "Start load, then Swap or Rollback:\nStop load draws which version answered each request."
+            ax.text(0.5, 0.5, f"{done}\n{how}", ha="center", va="center", transform=ax.transAxes)
         else:
             self._draw_timeline(ax, timeline, swaps)
         self.chart.value = figure_png(fig)
@@ -380,19 +374,13 @@ class HotSwapConsole(W.VBox):
 
     @staticmethod
     def _draw_timeline(ax, timeline: list[tuple[float, str | None]], swaps: list[tuple[float, str]]) -> None:
-        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=_version_key)
+        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=version_sort_key)
         level = {v: i for i, v in enumerate(versions)}
         ok = [(t, level[v]) for t, v in timeline if v is not None]
         bad = [t for t, v in timeline if v is None]
         if ok:
-            ax.step(
-                [t for t, _ in ok],
-                [y for _, y in ok],
-                where="post",
-                lw=2,
-                color=PALETTE["blue"],
-                label="version that answered",
-            )
+            xs, ys = zip(*ok, strict=True)
+            ax.step(xs, ys, where="post", lw=2, color=PALETTE["blue"], label="version that answered")
         if bad:
             ax.plot(bad, [-1] * len(bad), "x", color=PALETTE["vermillion"], label=f"errors ({len(bad)})")
         for t, _ in swaps:
@@ -406,11 +394,3 @@ class HotSwapConsole(W.VBox):
         plural = "s" * (len(bad) != 1)
         ax.set_title(f"{len(timeline)} requests · {len(bad)} error{plural} · dashed line = swap")
         ax.legend(loc="upper left", fontsize=8)
-
-
-def _version_key(version: str) -> tuple:
-    """Sort semantic versions numerically; anything else (an alias) after them, by name."""
-    try:
-        return (0, parse_version(version), "")
-    except InvalidVersionError:
-        return (1, (0, 0, 0), version)
