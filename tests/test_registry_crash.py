@@ -186,7 +186,7 @@ def test_the_card_is_renamed_into_place_only_after_the_complete_artefact(registr
 
 def test_concurrent_processes_never_collide_or_lose_a_version(tmp_path):
     root = tmp_path / "reg"
-    procs = [_run_child(tmp_path, root, loops=3) for _ in range(4)]
+    procs = [_run_child(tmp_path, root, loops=4) for _ in range(3)]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
