@@ -32,6 +32,7 @@ many did and what the ratio is without them (README, "Benchmarks").
 from __future__ import annotations
 
 import argparse
+import gc
 import queue
 import tempfile
 import threading
@@ -165,6 +166,21 @@ def _open_loop(fn, rate: float, seconds: float, workers: int = 8) -> tuple[list[
 
 def _ms(spans: list[tuple[float, float]]) -> list[float]:
     return [(end - due) * 1000 for due, end in spans]
+
+
+class _FullCollections:
+    """Notes every full (generation 2) garbage collection: it holds the interpreter, so it stalls every request."""
+
+    def __init__(self):
+        self.pauses: list[float] = []  # milliseconds
+        self._began = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif info["generation"] == 2:
+            self.pauses.append((time.perf_counter() - self._began) * 1000)
 
 
 class _WarmUpClock(pl.ModelServer):
@@ -310,6 +326,7 @@ def main() -> int:
         "2 swaps without the warm-up prediction (a reference: what loading alone costs)"
     )
     swapping, bare_swaps = _WarmUpClock(reg, audit=audit), _NoWarmUp(reg, audit=audit)
+    collections = _FullCollections()
     seen: list[str] = []
     ratios, reference, table = [], [], []
 
@@ -364,6 +381,11 @@ def main() -> int:
         + f". A warm-up is one prediction (median {np.median([b - a for a, b in swapping.warm_ups]) * 1000:.1f} ms "
         f"here) and cannot step aside midway;\n   swaps without it: p99 ratio {min(reference):.2f}–"
         f"{max(reference):.2f}× (loading alone {'meets' if ref_ok else 'misses'} the target)."
+    )
+    pauses = collections.pauses
+    print(
+        f"   full garbage collections during section 3: {len(pauses)}"
+        + (f", {min(pauses):.0f}–{max(pauses):.0f} ms each; each stalls every request" if pauses else "")
     )
 
     audit.flush()
