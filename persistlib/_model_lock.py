@@ -12,9 +12,10 @@ prediction then warns "`sklearn.utils.parallel.delayed` should be used with
 A server predicts in many threads (HTTP workers, a load generator, a swap's
 warm-up), and a notebook evaluates models while a server runs. So every model
 call persistlib makes (serving, :func:`~persistlib.gate.evaluate`, the bootstrap,
-the widgets) holds :data:`model_lock`, through :func:`one_model_call`. A forest predicting a few rows is
-Python-bound and held the GIL almost throughout anyway; a model whose work
-releases the GIL (large numpy batches) loses the parallelism of concurrent calls.
+the ONNX check, the widgets) holds :data:`model_lock`, through :func:`one_model_call`.
+A forest predicting a few rows is Python-bound and held the GIL almost throughout
+anyway; a model whose work releases the GIL (large numpy batches) loses the
+parallelism of concurrent calls.
 
 Training is left out: a fit can take seconds, and holding the lock for it would
 stall every request meanwhile. Fitting a forest in one thread while another
