@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["mark", "clip", "short", "human_bytes", "human_seconds", "PALETTE", "SERIES", "GREY"]
+__all__ = ["mark", "clip", "short", "count", "human_bytes", "human_seconds", "PALETTE", "SERIES", "GREY"]
 
 #: Okabe & Ito's palette ("Color Universal Design", 2008): eight colours that stay apart for readers
 #: with any common colour-vision deficiency. Every chart persistlib draws takes its colours from here
@@ -46,6 +46,11 @@ def short(value: Any, width: int = 40) -> str:
     if isinstance(value, int) and value.bit_length() > 256:
         return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     return clip(repr(value), width)
+
+
+def count(n: int, noun: str) -> str:
+    """``count(1, "swap")`` -> ``"1 swap"``; ``count(2, "swap")`` -> ``"2 swaps"``."""
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def human_bytes(n: int | None) -> str:

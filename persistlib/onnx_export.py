@@ -271,13 +271,14 @@ def check_agreement(model: Any, onnx_model: OnnxModel, X: Any, *, min_rate: floa
         raise InvalidArgumentError("check_agreement needs at least one held-out row.")
     with one_model_call():  # one model call at a time in the process (persistlib._model_lock says why)
         expected = np.asarray(model.predict(X)).ravel()
-        expected_proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+        has_both = onnx_model.has_proba and hasattr(model, "predict_proba")
+        expected_proba = model.predict_proba(X) if has_both else None
     got = onnx_model.predict(X)
     from sklearn.base import is_regressor
 
     same = np.isclose(expected, got, rtol=1e-4, atol=1e-5) if is_regressor(model) else expected == got
     proba_diff = None
-    if onnx_model.has_proba and expected_proba is not None:
+    if expected_proba is not None:
         proba_diff = float(np.max(np.abs(onnx_model.predict_proba(X) - expected_proba)))
     result = Agreement(float(np.mean(same)), int(len(same)), int(np.sum(~same)), proba_diff)
     if result.rate < min_rate:

@@ -168,7 +168,7 @@ class ModelServer:
             If the rows are malformed; the server keeps serving.
         """
         me = threading.get_ident()
-        self._running.add(me)  # set.add and set.discard are atomic: no lock on the request path
+        self._running.add(me)  # set.add and set.discard are atomic: no lock for this bookkeeping
         try:
             return self._predict(rows, user_id)
         finally:
@@ -382,8 +382,8 @@ class ModelServer:
     def _warm_up(self, bundle: _Bundle) -> None:
         """A smoke prediction on one row, before any user sees ``bundle``, in a pause between requests.
 
-        It holds the interpreter for as long as one request does (it is one), and cannot step
-        aside midway: a request that arrives meanwhile shares the interpreter with it.
+        It takes as long as one request does (it is one), and cannot step aside midway: a request
+        that arrives meanwhile waits for it, as model calls run one at a time (persistlib._model_lock).
         """
         self._step_aside(now=True)
         version = bundle.card.version

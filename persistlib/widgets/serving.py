@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 
-from .._display import GREY, PALETTE, mark
+from .._display import GREY, PALETTE, count, mark
 from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError, SwapError
 from ..serving import ModelServer
 from ..versions import version_sort_key
@@ -362,9 +362,7 @@ class HotSwapConsole(W.VBox):
         ax = fig.add_subplot()
         if not timeline:
             ax.set_axis_off()
-            done = (
-                f"{len(swaps)} swap{'s' * (len(swaps) != 1)} so far, no requests yet." if swaps else "No requests yet."
-            )
+            done = f"{count(len(swaps), 'swap')} so far, no requests yet." if swaps else "No requests yet."
             how = "Start load, then Swap or Rollback:\nStop load draws which version answered each request."
             ax.text(0.5, 0.5, f"{done}\n{how}", ha="center", va="center", transform=ax.transAxes)
         else:
@@ -391,6 +389,5 @@ class HotSwapConsole(W.VBox):
         ax.set_ylim(-1.5, len(versions) - 0.5)  # every version's row, and the error row, in view
         ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
         ax.set_xlabel("seconds since the console was created")
-        plural = "s" * (len(bad) != 1)
-        ax.set_title(f"{len(timeline)} requests · {len(bad)} error{plural} · dashed line = swap")
+        ax.set_title(f"{len(timeline)} requests · {count(len(bad), 'error')} · dashed line = swap")
         ax.legend(loc="upper left", fontsize=8)
