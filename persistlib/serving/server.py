@@ -1,25 +1,17 @@
 """Serve a model from a registry: load once, predict many times, swap with one assignment.
 
-Two ideas, each small:
+* **Load once, predict many times.** :class:`ModelServer` loads (and verifies) a model when it
+  starts, then answers every request from memory.
+* **Swap with one assignment.** Everything a request needs (the model, its card, its feature
+  names) lives in one immutable *bundle*. A swap loads and verifies the new bundle while the old
+  one keeps serving, makes sure it predicts (:mod:`.warm_up`), then replaces a single reference.
+  Each request reads that reference once, so it runs entirely on the old model or entirely on the
+  new one, and none is dropped. The previous bundle stays in memory: :meth:`~ModelServer.rollback` is instant.
 
-* **Load once, predict many times.** :class:`ModelServer` loads (and verifies)
-  a model when it starts, then answers every request from memory.
-* **Swap with one assignment.** Everything a request needs (the model, its
-  card, its feature names) lives in one immutable *bundle*. A swap loads,
-  verifies and warms up the new bundle while the old one keeps serving, then
-  replaces a single reference. Each request reads that reference exactly once,
-  so it runs entirely on the old model or entirely on the new one, never on a
-  mix, and none is dropped. The previous bundle stays in memory, so
-  :meth:`ModelServer.rollback` is instant.
-
-A swap holds the swap lock; a prediction never takes it. While a swap loads the new model, it
-steps aside for running requests: after each millisecond of loading it sleeps (up to 20 ms) until
-the last running request has left, so requests do not queue for the GIL behind the unpickler. A
-request never waits for a swap's loading, and a swap never waits long for requests to finish. The
-warm-up prediction that ends a swap is one prediction, and cannot step aside midway: a request that
-arrives meanwhile waits for it (``benchmarks/serving.py`` measures both). Model calls run one at a
-time in the process, because scikit-learn's ensembles are not safe to call from two threads at
-once (:mod:`persistlib._model_lock`).
+A swap holds the swap lock; a prediction never takes it. While loading, a swap steps aside for
+running requests: after each millisecond of loading it sleeps (up to 20 ms) until the last running
+request has left, so requests do not queue for the GIL behind the unpickler (``benchmarks/serving.py``
+measures it). Model calls run one at a time in the process (:mod:`persistlib._model_lock`).
 A/B tests: :meth:`ModelServer.route`; HTTP: :func:`persistlib.serving.background.start_http`.
 """
 
@@ -37,13 +29,13 @@ from ..errors import (
     ArgumentTypeError,
     AuditUnavailableError,
     InvalidArgumentError,
-    InvalidInputError,
     RollbackError,
     UnservableModelError,
 )
 from .ab import ABRouter
 from .rows import as_labels, validate_rows
 from .state import Prediction, ServerSnapshot, _Bundle, _infer, _snapshot, _State
+from .warm_up import _Trial, smoke_prediction
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..card import ModelCard
@@ -56,6 +48,8 @@ AUDIT_POLICIES = ("fail-closed", "best-effort")
 #: A swap loads for this many seconds at a time, then waits while requests run, at most _STEP_ASIDE_MAX.
 _LOAD_SLICE = 0.001
 _STEP_ASIDE_MAX = 0.02
+#: A swap on a server that had a request this recently waits this long at most for one to try the new model.
+_TRIAL_WAIT = 0.1
 
 
 class ModelServer:
@@ -107,6 +101,7 @@ class ModelServer:
         self._idle = threading.Event()  # set by the last request out while a load waits (_step_aside)
         self._load_waiting = False
         self._slice_started: float  # when the current slice of loading began (set by _load)
+        self._last_arrival, self._trial = -float("inf"), None  # when the last request came; a swap's _Trial
         self._state = _State(current=self._load(alias))
 
     def __repr__(self) -> str:
@@ -177,20 +172,22 @@ class ModelServer:
                 self._idle.set()  # the last request out wakes a load that stepped aside for it
 
     def _predict(self, rows: Any, user_id: Any) -> Prediction:
-        start = time.perf_counter()
+        start = self._last_arrival = time.perf_counter()  # a swap asks how recent the last request is (_prove)
         if self.audit is not None and self.audit_policy == "fail-closed" and (problem := self.audit_problem()):
             raise AuditUnavailableError(
                 f"not answered: it could not be audited ({problem}), and this server is fail-closed. Fix the audit "
                 "log, or serve with audit_policy='best-effort' if unaudited answers are acceptable."
             )
         state = self._state  # read the reference ONCE: this request uses this bundle throughout
+        trial = self._trial  # a swap's new model, if one waits for a request to try it
         request_id = f"req-{uuid.uuid4().hex[:16]}"
-        bundle, arm = state.current, None
+        bundle, arm, answer = state.current, None, None
         if state.router is not None:
             arm = state.router.assign(request_id if user_id is None else user_id)
             bundle = state.arms[arm]
-        X = validate_rows(rows, bundle.features)
-        labels, proba = _infer(bundle, X)
+        elif trial is not None and trial.claim():  # the first request to meet a swap's new model
+            bundle, answer = trial.answer(bundle, rows)
+        labels, proba = answer or _infer(bundle, validate_rows(rows, bundle.features))
         latency_ms = (time.perf_counter() - start) * 1000.0
         pred = Prediction(
             labels=labels,
@@ -291,12 +288,12 @@ class ModelServer:
             If ``ref`` cannot be found, loaded, verified or warmed up; the old model keeps serving.
         """
         with self._swap_lock:  # one swap at a time; predictions never take this lock
-            bundle = self._load(self.alias if ref is None else ref)
+            bundle = self._load(self.alias if ref is None else ref, warm_up=False)
             old = self._state
             if bundle.version == old.current.version:
                 return _snapshot(old)
             new = replace(old, current=bundle, previous=old.current)
-            self._state = new  # the switch
+            self._prove(bundle, new)  # ends with the switch: self._state = new
             return _snapshot(new)
 
     def rollback_snapshot(self) -> ServerSnapshot:
@@ -357,8 +354,8 @@ class ModelServer:
             self._load_waiting = False
         self._slice_started = time.perf_counter()
 
-    def _load(self, ref: str) -> _Bundle:
-        """Load, verify and warm up ``ref``, stepping aside for running requests (none at start-up)."""
+    def _load(self, ref: str, *, warm_up: bool = True) -> _Bundle:
+        """Load, verify and (unless a swap does it later, in :meth:`_prove`) warm up ``ref``, stepping aside."""
         self._slice_started = time.perf_counter()
         with artefacts.yielding_to(self._step_aside):
             model, card = self.registry.load(ref)
@@ -376,22 +373,28 @@ class ModelServer:
             features=tuple(map(str, names)),
             classes=tuple(classes.tolist()) if classes is not None else None,
         )
-        self._warm_up(bundle)
+        if warm_up:
+            self._warm_up(bundle)
         return bundle
 
-    def _warm_up(self, bundle: _Bundle) -> None:
-        """A smoke prediction on one row, before any user sees ``bundle``, in a pause between requests.
+    def _prove(self, bundle: _Bundle, new: _State) -> None:
+        """Make sure ``bundle`` predicts, then switch to ``new``: with the next request, or a smoke prediction.
 
-        It takes as long as one request does (it is one), and cannot step aside midway: a request
-        that arrives meanwhile waits for it, as model calls run one at a time (persistlib._model_lock).
-        """
+        The next request tries it if one came in the last ``_TRIAL_WAIT`` s (waiting that long at most) and
+        no A/B test sends requests to the arms (:mod:`.warm_up`)."""
+        if new.router is None and time.perf_counter() - self._last_arrival < _TRIAL_WAIT:
+            trial = self._trial = _Trial(bundle, lambda: setattr(self, "_state", new))
+            trial.decided.wait(_TRIAL_WAIT)
+            self._trial = None
+            trial.close()  # waits for a request still trying the new model
+            if trial.answered:
+                return  # that request switched
+            if trial.refusal is not None:
+                raise UnservableModelError(f"v{bundle.version} was not swapped in: {trial.refusal}.")
+        self._warm_up(bundle)
+        self._state = new  # the switch
+
+    def _warm_up(self, bundle: _Bundle) -> None:
+        """A smoke prediction, in a pause between requests; a request arriving meanwhile waits for it."""
         self._step_aside(now=True)
-        version = bundle.card.version
-        try:
-            labels, _ = _infer(bundle, validate_rows([dict.fromkeys(bundle.features, 0.0)], bundle.features))
-        except InvalidInputError as e:
-            raise UnservableModelError(f"v{version} failed its warm-up prediction ({e}); not swapped in.") from None
-        if len(labels) != 1:
-            raise UnservableModelError(
-                f"v{version} failed its warm-up prediction: 1 row in, {len(labels)} labels out. Not swapped in."
-            )
+        smoke_prediction(bundle)
