@@ -250,10 +250,10 @@ class ModelServer:
     def swap(self, ref: str | None = None) -> str:
         """Serve another version, without dropping a request. Returns the new version.
 
-        The new model is loaded, verified (sha256, card, environment) and warmed
-        up with a smoke prediction while the old one keeps answering. Then one
-        reference assignment switches traffic. Requests already running finish
-        on the old model, which stays in memory for :meth:`rollback`.
+        The new model is loaded and verified (sha256, card, environment) while the old one keeps
+        answering, then must predict: the next request tries it on a busy server, a smoke prediction
+        on an idle one (:mod:`.warm_up`). One reference assignment then switches traffic; requests
+        already running finish on the old model, which stays in memory for :meth:`rollback`.
 
         Parameters
         ----------
