@@ -13,8 +13,8 @@ column alike:
    rate (half the measured capacity), each timed from its scheduled start, so a
    stall shows in every request it delays instead of hiding in fewer samples
    (no coordinated omission). Five runs; each alternates five steady windows with
-   five windows of two swaps each (10 swaps), so a burst of background noise
-   hits both sides alike; p50, p99 and the worst request of each side, the
+   five windows of two swaps each (10 swaps; a swap window lasts until its swaps
+   are done), so a burst of background noise hits both sides alike; p50, p99 and the worst request of each side, the
    spread over runs, and how each swap checked that its new model predicts;
 4. the error count over everything.
 
@@ -125,15 +125,19 @@ def _clients(fn, n_clients: int, seconds: float, stop_early: threading.Event | N
     return lat, errors
 
 
-def _open_loop(fn, rate: float, seconds: float, workers: int = 8) -> tuple[list[tuple[float, float]], list[str]]:
+def _open_loop(
+    fn, rate: float, seconds: float, workers: int = 8, until: list[float] | None = None
+) -> tuple[list[tuple[float, float]], list[str]]:
     """Send fn() at a fixed arrival rate for `seconds`; return each request's (scheduled start, end), and errors.
 
     A request's latency runs from its scheduled start, not from when a worker got to it, so a
-    late start counts against the server (no coordinated omission).
+    late start counts against the server (no coordinated omission). With `until`, a one-item list
+    that another thread sets to a perf_counter() time, it goes on past `seconds` (up to 10 times
+    as long) until requests would be due after that time: a swap window lasts as long as its swaps.
     """
     start = time.perf_counter() + 0.05
     todo: queue.SimpleQueue = queue.SimpleQueue()
-    for i in range(int(rate * seconds)):
+    for i in range(int(rate * seconds * (1 if until is None else 10))):
         todo.put(start + i / rate)
     spans: list[tuple[float, float]] = []
     errors: list[str] = []
@@ -145,6 +149,8 @@ def _open_loop(fn, rate: float, seconds: float, workers: int = 8) -> tuple[list[
             try:
                 due = todo.get_nowait()
             except queue.Empty:
+                break
+            if until is not None and due > start + seconds and due > until[0]:
                 break
             if (wait := due - time.perf_counter()) > 0:
                 time.sleep(wait)
@@ -329,24 +335,26 @@ def main() -> int:
     pairs, window = 5, seconds / 5  # per run: five steady windows and five windows of two swaps each
     print(
         f"\n3. open-loop load at {rate:.0f} requests/s (half the capacity), {runs} runs; each alternates "
-        f"{pairs} steady windows with {pairs} windows of 2 swaps ({window:g} s each), and as many windows of "
-        "2 swaps that skip the check of the new model (a reference: what loading alone costs)"
+        f"{pairs} steady windows ({window:g} s each) with {pairs} windows of 2 swaps (until both are done), and "
+        "as many windows of 2 swaps that skip the check of the new model (a reference: what loading alone costs)"
     )
     swapping, bare_swaps = _WarmUpClock(reg, audit=audit), _NoWarmUp(reg, audit=audit)
     collections = _FullCollections()
     seen: list[str] = []
     ratios, reference, table = [], [], []
 
-    def swapper(server):
+    def swapper(server, done: list[float]):
         for _ in range(2):
-            time.sleep(window / 3)
+            time.sleep(window / 4)
             server.swap("2.0.0" if server.version == "1.0.0" else "1.0.0")
+        done[0] = time.perf_counter() + window / 4  # requests go on a little after the last swap
 
     def during_swaps(server) -> list[tuple[float, float]]:
         nonlocal errors
-        sw = threading.Thread(target=swapper, args=(server,))
+        done = [float("inf")]
+        sw = threading.Thread(target=swapper, args=(server, done))
         sw.start()
-        spans, errs = _open_loop(lambda: seen.append(server.predict(rows[0]).version), rate, window)
+        spans, errs = _open_loop(lambda: seen.append(server.predict(rows[0]).version), rate, window, until=done)
         sw.join()
         errors += errs
         return spans
