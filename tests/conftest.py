@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
 
-import pytest
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
+# Bytecode is cached (in __pycache__/, git-ignored) even where PYTHONDONTWRITEBYTECODE is set, as it
+# is on our machines and in CI. Without it every Python process the suite starts (nbval's kernels,
+# the CLI, server and crash-test children, JupyterLab and Voila kernels) compiles persistlib from
+# source again, ~0.4 s each, and each worker rewrites every test module. This runs before any test
+# module or persistlib is imported, in the main process too, so the workers and every child inherit it.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
-import persistlib as pl
+import pytest  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+import persistlib as pl  # noqa: E402
+
+# The imports above and the test modules' leave each worker ~1.5 million objects that live until it
+# exits; every full pass of the cyclic garbage collector would walk them all again (~3 s of each
+# worker's collection, more over the run). Frozen, the collector skips them; garbage made later is
+# collected as before.
+gc.freeze()
+
+
+def pytest_collection_finish(session):
+    gc.freeze()  # what the test modules imported
 
 
 @pytest.fixture(scope="session")
