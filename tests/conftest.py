@@ -142,3 +142,23 @@ def versions_served(urls: list[str]) -> list[str]:
     import httpx
 
     return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with every browser test in one scope, so one worker starts JupyterLab and Chromium.
+
+    Each worker that runs a browser test starts its own JupyterLab and Chromium (session fixtures in
+    tests/browser/conftest.py), ~8 s of a worker's time. Collected first and, with
+    ``--no-loadscope-reorder``, handed out first, the browser tests (the longest scope) keep one
+    worker busy while the other takes the rest; the notebooks, collected last, even out the end.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser" if nodeid.startswith("tests/browser/") else super()._split_scope(nodeid)
+
+    return BrowserTestsTogether(config, log)
