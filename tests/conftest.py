@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
 
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.model_selection import train_test_split
 
-import persistlib as pl
+# Bytecode is cached (in __pycache__/, git-ignored) even where PYTHONDONTWRITEBYTECODE is set, as it
+# is on our machines and in CI. Without it every Python process the suite starts (nbval's kernels,
+# the CLI, server and crash-test children, JupyterLab and Voila kernels) compiles persistlib from
+# source again, ~0.4 s each, and each worker rewrites every test module. This runs before any test
+# module or persistlib is imported, in the main process too, so the workers and every child inherit it.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# persistlib and scikit-learn are imported in the fixtures, not here: with xdist the main process
+# only hands out tests, and importing them there (~2.5 s) delayed the start of every worker.
+
+# What pytest, its plugins and the test modules import leaves each worker ~370,000 objects that live
+# until it exits, and every full pass of the cyclic garbage collector walked them all again: 13 s of
+# each worker's time over a run. Frozen (here, and after each module is collected), the collector
+# skips them; garbage made later is collected as before.
+gc.freeze()
+
+
+def pytest_collectreport(report):
+    gc.freeze()  # what the module just collected imported
 
 
 @pytest.fixture(scope="session")
 def churn_split():
     """A small, fixed churn split: (X_train, X_test, y_train, y_test)."""
+    from sklearn.model_selection import train_test_split
+
+    import persistlib as pl
+
     X, y = pl.make_churn(1500, random_state=0)
     return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
 
@@ -23,6 +46,8 @@ def churn_split():
 @pytest.fixture(scope="session")
 def small_model(churn_split):
     """A small fitted forest: quick to save and load."""
+    from sklearn.ensemble import RandomForestClassifier
+
     X_train, _, y_train, _ = churn_split
     return RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(X_train, y_train)
 
@@ -30,6 +55,8 @@ def small_model(churn_split):
 @pytest.fixture()
 def registry(tmp_path):
     """An empty joblib registry in a temporary folder."""
+    import persistlib as pl
+
     return pl.Registry(tmp_path / "registry")
 
 
@@ -39,6 +66,10 @@ def two_forests(tmp_path_factory):
 
     Module-scoped: each test module gets its own, so promotions do not leak between modules.
     """
+    from sklearn.ensemble import RandomForestClassifier
+
+    import persistlib as pl
+
     X, y = pl.make_churn(600, random_state=2)
     reg = pl.Registry(tmp_path_factory.mktemp("two_forests") / "registry")
     for seed, version in enumerate(("1.0.0", "2.0.0")):
@@ -74,6 +105,8 @@ def auth(server) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def http_server(two_forests):
     """One (ModelServer, base_url) per test module on the two-forest registry, for requests that change nothing."""
+    import persistlib as pl
+
     server = pl.ModelServer(two_forests[0])
     url = pl.start_http(server)
     yield server, url
@@ -122,3 +155,23 @@ def versions_served(urls: list[str]) -> list[str]:
     import httpx
 
     return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with every browser test in one scope, so one worker starts JupyterLab and Chromium.
+
+    Each worker that runs a browser test starts its own JupyterLab and Chromium (session fixtures in
+    tests/browser/conftest.py), ~8 s of a worker's time. Collected first and, with
+    ``--no-loadscope-reorder``, handed out first, the browser tests (the longest scope) keep one
+    worker busy while the other takes the rest; the notebooks, collected last, even out the end.
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser" if nodeid.startswith("tests/browser/") else super()._split_scope(nodeid)
+
+    return BrowserTestsTogether(config, log)

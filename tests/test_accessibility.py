@@ -32,32 +32,37 @@ OUTPUTS = (W.Label, W.HTML, W.HTMLMath, W.Image, W.Valid, W.IntProgress, W.Float
 # --------------------------------------------------------------------------- building every widget
 
 
-@pytest.fixture()
-def charts(monkeypatch):
+@pytest.fixture(scope="module")
+def charts():
     """Every matplotlib figure a widget renders (figure_png is wrapped in each widget module)."""
     import importlib
 
     figures = []
-    for module in set(widgets._WHERE.values()):
-        mod = importlib.import_module(f"persistlib.widgets.{module}")
-        original = getattr(mod, "figure_png", None)
-        if original is not None:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for module in set(widgets._WHERE.values()):
+            mod = importlib.import_module(f"persistlib.widgets.{module}")
+            original = getattr(mod, "figure_png", None)
+            if original is not None:
 
-            def record(fig, *args, _original=original, **kwargs):
-                figures.append(fig)
-                return _original(fig, *args, **kwargs)
+                def record(fig, *args, _original=original, **kwargs):
+                    figures.append(fig)
+                    return _original(fig, *args, **kwargs)
 
-            monkeypatch.setattr(mod, "figure_png", record)
-    return figures
+                monkeypatch.setattr(mod, "figure_png", record)
+        yield figures
 
 
 def tree(X, y):
     return DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y)
 
 
-@pytest.fixture()
-def built(tmp_path, small_model, two_forests, charts):
-    """{widget name: the widget, driven into the states it shows}."""
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, small_model, two_forests, charts):
+    """{widget name: the widget, driven into the states it shows}.
+
+    Built once for the module (about 4 s): the tests read the widgets, and a test that moves one puts it back.
+    """
+    tmp_path = tmp_path_factory.mktemp("built")
     reg, X, y = two_forests
     out = {}
 
@@ -211,8 +216,13 @@ def test_no_state_is_shown_by_colour_alone(built):
                 assert w.icon or STATE_WORDS.search(w.description), f"{name}: button {w.description!r}: colour only"
     gate = built["GatePanel"]
     assert gate.verdict.value.startswith("✓ PASS")
-    gate.sliders["accuracy"].value = 0.99
-    assert gate.verdict.value.startswith("✗ FAIL") and "✗" in gate.rows.value
+    slider = gate.sliders["accuracy"]
+    before, slider.value = slider.value, 0.99
+    try:
+        assert gate.verdict.value.startswith("✗ FAIL") and "✗" in gate.rows.value
+    finally:
+        slider.value = before
+    assert gate.verdict.value.startswith("✓ PASS")
     pipeline = built["PipelineExplorer"]  # the current stage's button is coloured; the heading names it
     assert pipeline.buttons["Evaluate"].button_style and "Evaluate" in pipeline.explanation.value
     assert [n for n, b in pipeline.buttons.items() if b.icon == "check"] == pipeline.done  # done: a ✓ icon

@@ -26,9 +26,19 @@ def test_control_room_in_voila(page, lab):
     expect(state).to_contain_text("serving v1.1.0 · production → v1.1.0 · 2 versions · ✓")
     tabs = room.locator(".persistlib-control-room-tabs .lm-TabBar-tab")
     expect(tabs).to_have_text(["Pipeline", "Gate", "Registry", "Hot-swap", "Drift"])
-    expect(room.locator(".persistlib-pipeline")).to_be_visible()
+    pipeline = room.locator(".persistlib-pipeline")
+    expect(pipeline).to_be_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "control_room_voila.png"))
+
+    # the pipeline: six stages; a click on Version runs the stages before it, explains this one and shows
+    # its artefact, the card (or the gate's refusal: what the stage writes is nbval's and test_widgets_pipeline's)
+    expect(pipeline.locator(".persistlib-stage")).to_have_text(
+        ["Train", "Evaluate", "Save", "Version", "Load", "Serve"]
+    )
+    pipeline.locator(".persistlib-stage-version").click()
+    expect(pipeline.locator(".persistlib-pipeline-explanation")).to_contain_text("4. Version")
+    expect(pipeline.locator(".persistlib-pipeline-artefact")).to_contain_text("Artefact · the card")
 
     # the gate: the candidate passes; raise the accuracy threshold above it and the verdict turns
     tabs.nth(1).click()

@@ -54,5 +54,6 @@ def test_the_rise_command_starts_a_slide_show(page, lab):
     assert f"/rise/{NOTEBOOK}" in show.url  # the page a Binder ?urlpath=rise/... link opens
     assert_slide_show(show, "Start here", "Who it is for")
     ARTIFACTS.mkdir(exist_ok=True)
-    show.wait_for_timeout(1500)  # let the slide transition finish, so the screenshot shows one slide
+    # let reveal.js's slide transition (CSS transitions, ~0.8 s) finish, so the screenshot shows one slide
+    show.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
     show.screenshot(path=str(ARTIFACTS / "slides_00_start_here.png"))
