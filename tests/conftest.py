@@ -24,12 +24,22 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # What pytest, its plugins and the test modules import leaves each worker ~370,000 objects that live
 # until it exits, and every full pass of the cyclic garbage collector walked them all again: 13 s of
 # each worker's time over a run. Frozen (here, and after each module is collected), the collector
-# skips them; garbage made later is collected as before.
+# skips them. The tests import more (MLflow, SQLAlchemy, Playwright...): after the last test of each
+# module or notebook (its fixtures torn down), one collection frees that module's garbage and what survives is
+# frozen too. Garbage made later is collected as before.
 gc.freeze()
 
 
 def pytest_collectreport(report):
     gc.freeze()  # what the module just collected imported
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if nextitem is None or nextitem.path != item.path:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(scope="session")
