@@ -24,12 +24,22 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 # What pytest, its plugins and the test modules import leaves each worker ~370,000 objects that live
 # until it exits, and every full pass of the cyclic garbage collector walked them all again: 13 s of
 # each worker's time over a run. Frozen (here, and after each module is collected), the collector
-# skips them; garbage made later is collected as before.
+# skips them. The tests import more (MLflow, SQLAlchemy, Playwright...): after the last test of each
+# module or notebook (its fixtures torn down), one collection frees that module's garbage and what survives is
+# frozen too. Garbage made later is collected as before.
 gc.freeze()
 
 
 def pytest_collectreport(report):
     gc.freeze()  # what the module just collected imported
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    if nextitem is None or nextitem.path != item.path:
+        gc.collect()
+        gc.freeze()
 
 
 @pytest.fixture(scope="session")
@@ -157,14 +167,23 @@ def versions_served(urls: list[str]) -> list[str]:
     return [httpx.get(f"{u}/version", timeout=10).json()["version"] for u in urls]
 
 
+def pytest_collection_modifyitems(items):
+    """The browser tests first, then the notebooks, then the other tests (each group in collection order).
+
+    With ``--no-loadscope-reorder`` (pyproject.toml) xdist hands the scopes out in this order: the
+    browser scope (the longest) first, and the many short test modules last, to even out the end.
+    """
+    group = {"tests/browser/": 0, "notebooks/": 1}
+    items.sort(key=lambda item: next((g for prefix, g in group.items() if item.nodeid.startswith(prefix)), 2))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadscope`` with every browser test in one scope, so one worker starts JupyterLab and Chromium.
 
     Each worker that runs a browser test starts its own JupyterLab and Chromium (session fixtures in
-    tests/browser/conftest.py), ~8 s of a worker's time. Collected first and, with
-    ``--no-loadscope-reorder``, handed out first, the browser tests (the longest scope) keep one
-    worker busy while the other takes the rest; the notebooks, collected last, even out the end.
+    tests/browser/conftest.py), ~8 s of a worker's time. Handed out first (see
+    pytest_collection_modifyitems), the browser tests keep one worker busy while the other takes the rest.
     """
     if config.getvalue("dist") != "loadscope":
         return None
