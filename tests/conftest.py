@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import subprocess
 import sys
@@ -194,3 +195,39 @@ def pytest_xdist_make_scheduler(config, log):
             return "tests/browser" if nodeid.startswith("tests/browser/") else super()._split_scope(nodeid)
 
     return BrowserTestsTogether(config, log)
+
+
+class DictRegistry:
+    """Any object honouring the Registry contract will do; this one keeps models in a dict."""
+
+    def __init__(self, models):
+        self.models = models
+
+    def versions(self):
+        return sorted(self.models)
+
+    def aliases(self):
+        return {"production": "1.0.0"}
+
+    def resolve(self, ref):
+        v = self.aliases().get(ref, ref)
+        if v not in self.models:
+            from persistlib.errors import VersionNotFoundError
+
+            raise VersionNotFoundError(f"no {ref!r}")
+        return v
+
+    def card(self, ref):
+        v = self.resolve(ref)
+        from persistlib.card import ModelCard
+
+        return ModelCard(
+            version=v,
+            trained_at="2026-01-01T00:00:00+00:00",
+            algorithm="Slow",
+            artifact=f"m{v}",
+            artifact_sha256=hashlib.sha256(v.encode()).hexdigest(),  # each version its own
+        )
+
+    def load(self, ref):
+        return self.models[self.resolve(ref)], self.card(ref)

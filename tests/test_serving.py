@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DictRegistry
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import persistlib as pl
 import persistlib.serving.server as server_module
-from persistlib.card import ModelCard
 from persistlib.data import CHURN_FEATURES
 from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError
 from persistlib.serving import ServerSnapshot, validate_rows
@@ -154,41 +153,9 @@ class _SlowModel:
         return p
 
 
-class _DictRegistry:
-    """Any object honouring the Registry contract will do; this one keeps models in a dict."""
-
-    def __init__(self, models):
-        self.models = models
-
-    def versions(self):
-        return sorted(self.models)
-
-    def aliases(self):
-        return {"production": "1.0.0"}
-
-    def resolve(self, ref):
-        v = self.aliases().get(ref, ref)
-        if v not in self.models:
-            raise pl.VersionNotFoundError(f"no {ref!r}")
-        return v
-
-    def card(self, ref):
-        v = self.resolve(ref)
-        return ModelCard(
-            version=v,
-            trained_at="2026-01-01T00:00:00+00:00",
-            algorithm="Slow",
-            artifact=f"m{v}",
-            artifact_sha256=hashlib.sha256(v.encode()).hexdigest(),  # each version its own
-        )
-
-    def load(self, ref):
-        return self.models[self.resolve(ref)], self.card(ref)
-
-
 def test_a_swap_finishes_while_a_request_is_still_in_flight():
     old, new = _SlowModel(0), _SlowModel(1)
-    server = pl.ModelServer(_DictRegistry({"1.0.0": old, "2.0.0": new}))
+    server = pl.ModelServer(DictRegistry({"1.0.0": old, "2.0.0": new}))
     old.entered.clear()
     old.release.clear()  # the next request on 1.0.0 stays inside the model until we release it
     result = {}
@@ -224,7 +191,7 @@ def test_a_request_uses_one_model_throughout_even_if_a_swap_lands_mid_request(tm
     from persistlib.serving import server as server_module
 
     old, new = _SlowModel(0), _SlowModel(1)
-    registry = _DictRegistry({"1.0.0": old, "2.0.0": new})
+    registry = DictRegistry({"1.0.0": old, "2.0.0": new})
     with pl.AuditLog(tmp_path / "audit.sqlite") as audit:
         server = pl.ModelServer(registry, audit=audit)
         swaps = []
@@ -679,7 +646,7 @@ def test_a_model_that_cannot_score_the_all_zero_warm_up_row_is_not_served():
     X, y = pl.make_churn(200, random_state=0)
     logged = make_pipeline(FunctionTransformer(np.log), LogisticRegression(max_iter=500)).fit(X.abs() + 1, y)
     with np.errstate(divide="ignore"), pytest.raises(UnservableModelError, match="v1.0.0 failed its warm-up"):
-        pl.ModelServer(_DictRegistry({"1.0.0": logged}))  # log(0) is -inf: the model cannot score zeros
+        pl.ModelServer(DictRegistry({"1.0.0": logged}))  # log(0) is -inf: the model cannot score zeros
 
 
 def test_without_a_user_id_a_routed_request_gets_an_arm_of_its_own(two_versions):

@@ -11,15 +11,14 @@ here answer a fixed label and can be held or made to fail; the waits are on even
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import numpy as np
 import pytest
+from conftest import DictRegistry
 
 import persistlib as pl
 import persistlib.serving.server as server_module
-from persistlib.card import ModelCard
 from persistlib.data import CHURN_FEATURES
 from persistlib.errors import InvalidInputError, UnservableModelError
 from persistlib.serving.state import _Bundle
@@ -54,36 +53,11 @@ class _Model:
         return p
 
 
-class _Registry:
-    def __init__(self, models):
-        self.models = models
-
-    def versions(self):
-        return sorted(self.models)
-
-    def aliases(self):
-        return {"production": "1.0.0"}
-
-    def resolve(self, ref):
-        return self.aliases().get(ref, ref)
-
-    def load(self, ref):
-        v = self.resolve(ref)
-        card = ModelCard(
-            version=v,
-            trained_at="2026-01-01T00:00:00+00:00",
-            algorithm="Fixed",
-            artifact=f"m{v}",
-            artifact_sha256=hashlib.sha256(v.encode()).hexdigest(),
-        )
-        return self.models[v], card
-
-
 @pytest.fixture()
 def server(monkeypatch):
     """Serving 1.0.0 (answers 0); 2.0.0 (answers 1) is ready to swap in. Smoke predictions are counted."""
     old, new = _Model(0), _Model(1)
-    srv = pl.ModelServer(_Registry({"1.0.0": old, "2.0.0": new}))
+    srv = pl.ModelServer(DictRegistry({"1.0.0": old, "2.0.0": new}))
     srv.smoke = []
     real = srv._warm_up
     monkeypatch.setattr(srv, "_warm_up", lambda bundle: (srv.smoke.append(bundle.version), real(bundle))[1])
@@ -161,7 +135,7 @@ def test_a_new_model_that_fails_a_request_the_old_one_answers_is_refused(server,
 def test_rows_the_new_schema_refuses_leave_the_try_to_the_next_request(monkeypatch, wait_until):
     monkeypatch.setattr(server_module, "_TRIAL_WAIT", 60.0)
     wider = _Model(1, features=[*FEATURES, "loyalty_points"])  # 2.0.0 needs one more feature
-    server = pl.ModelServer(_Registry({"1.0.0": _Model(0), "2.0.0": wider}))
+    server = pl.ModelServer(DictRegistry({"1.0.0": _Model(0), "2.0.0": wider}))
     server.predict(ROW)
     swap, out = _swap_in_background(server)
     _trial_open(server, wait_until)
@@ -274,7 +248,7 @@ class _FrozenClock:
 def _bundle(version, model):
     return _Bundle(
         model=model,
-        card=_Registry({version: model}).load(version)[1],
+        card=DictRegistry({version: model}).load(version)[1],
         features=tuple(map(str, model.feature_names_in_)),
         classes=(0, 1),
     )
