@@ -205,6 +205,10 @@ class AuditUnavailableError(AuditError):
     """A fail-closed server refused a prediction because it could not be audited (HTTP 503)."""
 
 
+class LoadTimeoutError(PersistError, TimeoutError):
+    """The hot-swap console's load did not send the requests waited for: it was stopped, or the server hangs."""
+
+
 class HttpServerError(PersistError):
     """The HTTP server could not start or stop in time."""
 

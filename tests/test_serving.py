@@ -15,7 +15,7 @@ from sklearn.tree import DecisionTreeClassifier
 import persistlib as pl
 import persistlib.serving.server as server_module
 from persistlib.data import CHURN_FEATURES
-from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError
+from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError, LoadTimeoutError
 from persistlib.serving import ServerSnapshot, validate_rows
 
 FEATURES = list(CHURN_FEATURES)
@@ -551,6 +551,75 @@ def test_clean_step_is_computed_from_the_timeline(two_versions):
     assert console.clean_step  # three presses explain three changes
     console.timeline = [(0.1, "1.0.0"), (0.2, None), (0.3, "2.0.0")]
     assert not console.clean_step  # an error is never clean
+
+
+def test_wait_returns_once_the_load_sent_that_many_more_requests(two_versions):
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"), interval=0)
+    with pytest.raises(LoadTimeoutError, match=r"not running: call start\(\) before wait\(\)"):
+        console.wait(1)
+    console.start()
+    try:
+        for n in (1, 25):
+            before = console.requests
+            console.wait(n)
+            assert console.requests >= before + n
+        with pytest.raises(InvalidArgumentError, match="requests"):
+            console.wait(0)
+    finally:
+        console.stop()
+
+
+def _hung_console(two_versions) -> tuple[pl.HotSwapConsole, threading.Event]:
+    """A console whose server answers one request, then hangs in the second until the event is set."""
+    reg, X, _ = two_versions
+    server = pl.ModelServer(reg)
+    console = pl.HotSwapConsole(server, rows=X.iloc[:1].to_dict("records"), interval=0)
+    release, answer = threading.Event(), server.predict
+
+    def predict(rows):
+        if console.requests >= 1:
+            release.wait(30)
+        return answer(rows)
+
+    server.predict = predict
+    return console, release
+
+
+def test_wait_on_a_hung_server_names_the_timeout(two_versions, wait_until):
+    console, release = _hung_console(two_versions)
+    console.start()
+    try:
+        wait_until(lambda: console.requests == 1, "the first request")
+        with pytest.raises(LoadTimeoutError, match=r"waited for 3 requests, 3 still missing: 0.05 s passed"):
+            console.wait(3, timeout=0.05)
+    finally:
+        release.set()
+        console.stop()
+
+
+def test_wait_returns_when_the_load_stops_and_says_so(two_versions, wait_until):
+    console, release = _hung_console(two_versions)
+    console.start()
+    wait_until(lambda: console.requests == 1, "the first request")  # the second one hangs
+    raised: list[Exception] = []
+
+    def waiter():
+        try:
+            console.wait(5, timeout=60)
+        except LoadTimeoutError as e:
+            raised.append(e)
+
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    wait_until(lambda: console._sent._waiters, "wait() waiting")
+    console.stop(timeout=0.05)  # the load is still stuck in its second request
+    waiting.join(30)  # stop() wakes it: it must not sit out its 60 s
+    assert not waiting.is_alive(), "wait() did not return when the load was stopped"
+    assert console.running and console.requests == 1
+    release.set()
+    console.stop()
+    assert [str(e) for e in raised] == ["waited for 5 requests, 5 still missing: the load stopped."]
 
 
 def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):

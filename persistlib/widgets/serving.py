@@ -10,6 +10,8 @@ one version to the next, with zero errors. :func:`next_ref` picks what
 All numbers come from persistlib; the console only displays them.
 """
 
+# Longer than 400 lines: the load thread, wait(), the counters and the chart share one lock and one timeline.
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +20,9 @@ from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 
+from .._checks import check_number
 from .._display import GREY, PALETTE, count, mark
-from ..errors import ArgumentTypeError, InvalidArgumentError, PersistError, SwapError
+from ..errors import ArgumentTypeError, InvalidArgumentError, LoadTimeoutError, PersistError, SwapError
 from ..serving import ModelServer
 from ..versions import version_sort_key
 from ._common import figure_png
@@ -145,6 +148,7 @@ class HotSwapConsole(W.VBox):
         self._admin_headers = {"Authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._refs: list[str] = [str(r) for r in refs]
         self._lock = threading.Lock()
+        self._sent = threading.Condition(self._lock)  # notified after each request the load sends
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
@@ -241,6 +245,26 @@ class HotSwapConsole(W.VBox):
         self._thread.start()
         self.status.value = "running: sending requests"
 
+    def wait(self, requests: int = 1, *, timeout: float = 30.0) -> None:
+        """Wait until the load has sent ``requests`` more requests (answered or failed); use it, not a sleep.
+
+        A fixed ``time.sleep`` after :meth:`start` guesses how fast the machine
+        is, and a busy one (a shared Binder) misses the guess. Raises
+        :class:`~persistlib.errors.LoadTimeoutError` if the load is not running,
+        stops, or has not sent them within ``timeout`` seconds.
+        """
+        requests = check_number(requests, "requests", low=1, integer=True)
+        timeout = check_number(timeout, "timeout", low=0)
+        if not self.running:
+            raise LoadTimeoutError("the load is not running: call start() before wait().")
+        with self._sent:
+            target = len(self.timeline) + requests
+            self._sent.wait_for(lambda: len(self.timeline) >= target or self._stop.is_set(), timeout)
+            missing = target - len(self.timeline)
+        if missing > 0:
+            why = "the load stopped" if self._stop.is_set() else f"{timeout:g} s passed (does the server hang?)"
+            raise LoadTimeoutError(f"waited for {requests} requests, {missing} still missing: {why}.")
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the load generator, wait for it (up to ``timeout`` seconds), then update the counters and chart.
 
@@ -251,6 +275,8 @@ class HotSwapConsole(W.VBox):
         if not hasattr(self, "_stop"):  # __init__ failed before the widget was built
             return
         self._stop.set()
+        with self._sent:
+            self._sent.notify_all()  # a wait() for requests that will not come returns now
         if self._thread is not None:
             self._thread.join(timeout)
             if not self._thread.is_alive():
@@ -319,8 +345,9 @@ class HotSwapConsole(W.VBox):
                 except Exception as e:  # counted as an error, shown in last_error
                     version, self.last_error = None, repr(e)
                 now = time.monotonic() - self._t0
-                with self._lock:
+                with self._sent:
                     self.timeline.append((now, version))
+                    self._sent.notify_all()
                 if now - last_update > 0.2:
                     self._update_labels()
                     last_update = now
