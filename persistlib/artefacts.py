@@ -164,7 +164,7 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
     if format == "joblib":
         import joblib
 
-        return joblib.load(_SharingReader(data))
+        return joblib.load(_SharingReader(_decompressing(data)))
     import skops.io as sio
 
     found = sio.get_untrusted_types(data=data)
@@ -184,7 +184,7 @@ _courtesy = threading.local()  # .pause: what a load in this thread calls betwee
 
 @contextmanager
 def yielding_to(pause: Callable[[], None]) -> Iterator[None]:
-    """Within this block, a joblib load in this thread calls ``pause()`` between reads of the bytes.
+    """Within this block, a joblib load in this thread calls ``pause()`` before each read of the unpickler.
 
     Unpickling a joblib file runs Python's pure-Python unpickler, which holds the
     GIL all along: a server that hot-swaps under load would load the new model in
@@ -201,14 +201,44 @@ def yielding_to(pause: Callable[[], None]) -> Iterator[None]:
         _courtesy.pause = previous
 
 
-class _SharingReader(io.BytesIO):
-    """Verified bytes for the unpickler; between reads it calls this thread's ``pause`` (:func:`yielding_to`)."""
+def _decompressing(data: bytes) -> io.BufferedIOBase:
+    """``data`` as joblib's unpickler reads it: through joblib's own decompressor if it was saved compressed.
+
+    Decompressing here, not inside ``joblib.load``, puts :class:`_SharingReader` on the unpickler's side: joblib
+    would otherwise read the decompressed pickle through a 1 MiB buffer, and the unpickler can work through
+    a megabyte for 100+ ms without a read (and so without a pause). Streamed: never a second copy in memory.
+    """
+    from joblib.compressor import _COMPRESSORS  # private, but joblib is pinned; a test covers every method
+
+    raw = io.BytesIO(data)
+    for wrapper in _COMPRESSORS.values():
+        if data.startswith(wrapper.prefix):
+            return io.BufferedReader(wrapper.decompressor_file(raw))
+    return raw  # not compressed (or a pre-0.10 joblib file, which joblib.load reports itself)
+
+
+class _SharingReader:
+    """The pickle for the unpickler; before each read it calls this thread's ``pause`` (:func:`yielding_to`)."""
+
+    def __init__(self, stream: io.BufferedIOBase):
+        self._stream = stream
 
     def read(self, size: int | None = -1) -> bytes:
-        pause = getattr(_courtesy, "pause", None)
-        if pause is not None:
-            pause()
-        return super().read(size)
+        _pause()
+        return self._stream.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:  # protocols 0 and 1 read text lines
+        _pause()
+        return self._stream.readline(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:  # joblib peeks at the first bytes
+        return self._stream.seek(offset, whence)
+
+
+def _pause() -> None:
+    pause = getattr(_courtesy, "pause", None)
+    if pause is not None:
+        pause()
 
 
 def read_verified(root: Path, name: str, *, sha256: str, size: int | None, version: str) -> bytes:

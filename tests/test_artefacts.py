@@ -8,6 +8,7 @@ import threading
 import zipfile
 
 import joblib
+import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
@@ -186,6 +187,37 @@ def test_a_load_inside_yielding_to_pauses_between_reads_and_only_there(forest_by
     done = len(outer)
     artefacts.loads(forest_bytes, format="joblib")
     assert len(outer) == done, "after the block, loads do not pause"
+
+
+@pytest.mark.parametrize(
+    ("compress", "protocol"),
+    [(0, None), (0, 0), ((("zlib", 3)), 1)] + [((m, 3), None) for m in artefacts.JOBLIB_COMPRESSORS],
+)
+def test_the_pause_comes_between_the_unpicklers_reads_with_every_compressor(compress, protocol):
+    # 40 arrays of zeros: 3.2 MB to unpickle from a few kB of compressed bytes. A pause only between reads of
+    # the compressed bytes would come once or twice; the unpickler reads each array (and the frames between,
+    # or with pickle protocols 0 and 1, lines).
+    arrays = [np.zeros(10_000) + i for i in range(40)]
+    buffer = io.BytesIO()
+    joblib.dump(arrays, buffer, compress=compress, protocol=protocol)
+    data = buffer.getvalue()
+    assert len(data) < 200_000 or compress == 0
+    pauses = []
+    with artefacts.yielding_to(lambda: pauses.append(1)):
+        loaded = artefacts.loads(data, format="joblib")
+    assert len(loaded) == 40 and all(np.array_equal(a, b) for a, b in zip(loaded, arrays, strict=True))
+    assert len(pauses) >= 80, f"{len(pauses)} pauses for 40 arrays"
+
+
+def test_the_unpicklers_reader_pauses_before_every_read_and_line():
+    pauses = []
+    reader = artefacts._SharingReader(io.BytesIO(b"GLOBAL line\nrest"))
+    with artefacts.yielding_to(lambda: pauses.append(reader._stream.tell())):
+        assert reader.read(2) == b"GL"
+        assert reader.seek(0) == 0 and pauses == [0], "seeking reads nothing: no pause"
+        assert reader.readline() == b"GLOBAL line\n"
+        assert reader.read() == b"rest"
+    assert pauses == [0, 0, 12], "a pause before each read, where it starts"
 
 
 def test_the_pause_is_per_thread(forest_bytes):

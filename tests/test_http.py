@@ -378,6 +378,32 @@ def test_cli_serves_a_registry_on_the_port_it_prints(reg):
         proc.wait(10)
 
 
+def test_cli_serve_freezes_its_start_up_objects_before_serving(reg, monkeypatch, capsys):
+    # A full garbage collection walks every tracked object while requests wait; `serve` takes the start-up
+    # objects (the imports, the ModelServer and its model) out of its reach before the first request.
+    import gc
+
+    import uvicorn
+
+    from persistlib.serving import ModelServer
+
+    seen = {}
+
+    def run(self, sockets=None):
+        tracked = gc.get_objects()  # the frozen generation is not listed
+        seen["server tracked"] = any(isinstance(o, ModelServer) for o in tracked)
+        seen["frozen"] = gc.get_freeze_count()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    gc.unfreeze()
+    try:
+        assert main(["serve", "--registry", str(reg.root), "--port", "0"]) == 0
+    finally:
+        gc.freeze()  # as the test process was (conftest)
+    assert seen["server tracked"] is False and seen["frozen"] > 10_000, seen
+    assert "serving v1.0.0" in capsys.readouterr().out
+
+
 def test_cli_reports_a_bad_audit_path_without_a_traceback(reg, tmp_path, capsys):
     assert main(["serve", "--registry", str(reg.root), "--audit", str(tmp_path)]) == 2
     err = capsys.readouterr().err
