@@ -231,8 +231,8 @@ class _SharingReader:
         _pause()
         return self._stream.readline(size)
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:  # joblib peeks at the first bytes
-        return self._stream.seek(offset, whence)
+    def seek(self, offset: int) -> int:  # joblib peeks at the first bytes, then seeks back to 0
+        return self._stream.seek(offset)
 
 
 def _pause() -> None:
