@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.util
 import io
 import os
 import threading
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_regular, write_synced
-from .errors import IntegrityError, InvalidArgumentError, UntrustedTypeError
+from .errors import ArtefactLoadError, IntegrityError, InvalidArgumentError, PersistError, UntrustedTypeError
 
 __all__ = ["FORMATS", "JOBLIB_COMPRESSORS", "check_format", "check_compress", "dump", "loads", "read_verified"]
 
@@ -52,6 +53,11 @@ def check_compress(compress: Any) -> Any:
     def level_ok(level: Any) -> bool:
         return isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 9
 
+    if isinstance(compress, tuple) and compress[:1] == ("lz4",) and importlib.util.find_spec("lz4") is None:
+        raise InvalidArgumentError(
+            f"compress={compress!r} needs the lz4 package, which is not installed: pip install lz4, or use "
+            "zlib (e.g. compress=3)."
+        )
     ok = level_ok(compress) or (
         isinstance(compress, tuple)
         and len(compress) == 2
@@ -159,24 +165,46 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
     ------
     UntrustedTypeError
         skops only, for a type that was not reviewed.
+    ArtefactLoadError
+        If the unpickler or skops fails: e.g. a function the model needs was
+        defined in a notebook (``__main__``), or a package or codec is missing.
     """
     check_format(format)
-    if format == "joblib":
-        import joblib
+    try:
+        if format == "joblib":
+            import joblib
 
-        return joblib.load(_SharingReader(_decompressing(data)))
-    import skops.io as sio
+            return joblib.load(_SharingReader(_decompressing(data)))
+        import skops.io as sio
 
-    found = sio.get_untrusted_types(data=data)
-    reviewed = set(trusted_types or [])
-    unreviewed = sorted(set(found) - reviewed)
-    if unreviewed:
-        raise UntrustedTypeError(
-            f"{label} holds type(s) {unreviewed} that were not reviewed when it was saved; refusing to load "
-            "them. If you trust them, inspect the file with skops.io.get_untrusted_types and re-save with "
-            "trusted_types=[...]."
+        found = sio.get_untrusted_types(data=data)
+        reviewed = set(trusted_types or [])
+        unreviewed = sorted(set(found) - reviewed)
+        if unreviewed:
+            raise UntrustedTypeError(
+                f"{label} holds type(s) {unreviewed} that were not reviewed when it was saved; refusing to load "
+                "them. If you trust them, inspect the file with skops.io.get_untrusted_types and re-save with "
+                "trusted_types=[...]."
+            )
+        return sio.loads(data, trusted=sorted(reviewed & set(found)))
+    except PersistError:
+        raise
+    except Exception as e:  # whatever the unpickler or skops raised, said with its remedy
+        raise ArtefactLoadError(_why_not_loaded(label, e)) from e
+
+
+def _why_not_loaded(label: str, error: Exception) -> str:
+    said = f"{label} could not become a model again: {type(error).__name__}: {error}"
+    if isinstance(error, (AttributeError, ImportError)):
+        return (
+            f"{said}. It needs code that this Python cannot import: a function or class defined in a notebook "
+            "or script (__main__), or a package not installed here. Move such code into a module installed "
+            "wherever the model loads and save the model again, or install the missing package."
         )
-    return sio.loads(data, trusted=sorted(reviewed & set(found)))
+    return (
+        f"{said}. Its bytes are the ones saved (they match the card's sha256), so the cause is here: install "
+        "the package versions recorded on its card, or save the model again with these."
+    )
 
 
 _courtesy = threading.local()  # .pause: what a load in this thread calls between reads (see yielding_to)

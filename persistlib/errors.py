@@ -37,6 +37,7 @@ __all__ = [
     "CompatibilityError",
     "CompatibilityWarning",
     "UntrustedTypeError",
+    "ArtefactLoadError",
     "OnnxError",
     "OnnxConversionError",
     "OnnxInputError",
@@ -49,6 +50,7 @@ __all__ = [
     "AuditUnavailableError",
     "AuditPathError",
     "HttpServerError",
+    "LoadTimeoutError",
     "RetrainError",
     "DecisionLogError",
     "BackendUnavailableError",
@@ -157,6 +159,14 @@ class CompatibilityWarning(UserWarning):
 
 class UntrustedTypeError(PersistError):
     """A skops file holds a type that was not reviewed and trusted at save time."""
+
+
+class ArtefactLoadError(PersistError):
+    """Verified bytes that could not become a model again; the original error is the ``__cause__``.
+
+    Usually code the model needs is missing here (a function defined in a notebook's
+    ``__main__``, an uninstalled package or codec), or the library versions differ.
+    """
 
 
 # --------------------------------------------------------------------------- ONNX

@@ -214,7 +214,7 @@ class Registry:
 
         Raises
         ------
-        VersionNotFoundError, CardError, IntegrityError, CompatibilityError, UntrustedTypeError
+        VersionNotFoundError, CardError, IntegrityError, CompatibilityError, UntrustedTypeError, ArtefactLoadError
         """
         card = self.card(ref)
         if allow_pickle is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import threading
 import zipfile
 
@@ -157,6 +158,56 @@ def test_read_verified_names_the_artefact_when_it_is_not_a_regular_file(tmp_path
     (tmp_path / "model_v1.0.0.pkl").symlink_to(tmp_path / "elsewhere.pkl")
     with pytest.raises(pl.IntegrityError, match=r"^v1\.0\.0: artefact model_v1\.0\.0\.pkl is a symbolic link"):
         artefacts.read_verified(tmp_path, "model_v1.0.0.pkl", sha256=_sha(b"x"), size=1, version="1.0.0")
+
+
+# --------------------------------------------------------------------------- a load that fails
+
+
+def _double(x):
+    return 2 * x
+
+
+def test_a_model_needing_a_function_from_main_is_refused_with_the_remedy(tmp_path, monkeypatch):
+    # The classic: a FunctionTransformer(func) with func defined in a notebook, loaded in another process.
+    from sklearn.preprocessing import FunctionTransformer
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(_double, "__module__", "__main__")
+    monkeypatch.setattr(main, "_double", _double, raising=False)
+    buffer = io.BytesIO()
+    joblib.dump(FunctionTransformer(_double), buffer)
+    monkeypatch.delattr(main, "_double")  # the other process: no such function in its __main__
+    with pytest.raises(errors.ArtefactLoadError) as caught:
+        artefacts.loads(buffer.getvalue(), format="joblib", label="v1.0.0: model_v1.0.0.pkl")
+    message = str(caught.value)
+    assert message.startswith("v1.0.0: model_v1.0.0.pkl could not become a model again: AttributeError: ")
+    assert "_double" in message and "defined in a notebook or script (__main__)" in message
+    assert "Move such code into a module installed wherever the model loads" in message
+    assert isinstance(caught.value.__cause__, AttributeError)
+
+
+def test_bytes_the_unpickler_cannot_read_are_refused_naming_the_cause(forest_bytes):
+    with pytest.raises(errors.ArtefactLoadError, match=r"^the artefact could not become a model again: ") as caught:
+        artefacts.loads(forest_bytes[: len(forest_bytes) // 2], format="joblib")
+    assert "install the package versions recorded on its card" in str(caught.value)
+    assert caught.value.__cause__ is not None
+
+
+def test_lz4_without_the_lz4_package_is_refused_on_save_and_on_load(monkeypatch, tmp_path):
+    import importlib.util
+
+    import joblib.compressor
+
+    buffer = io.BytesIO()
+    joblib.dump([1, 2, 3], buffer, compress=("lz4", 3))
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lz4" else found(name, *a))
+    monkeypatch.setattr(joblib.compressor, "lz4", None)  # what joblib sees when lz4 is not installed
+    with pytest.raises(errors.InvalidArgumentError, match=r"needs the lz4 package, which is not installed: pip"):
+        artefacts.dump([1], tmp_path / "x.pkl", compress=("lz4", 3))
+    assert not (tmp_path / "x.pkl").exists()
+    with pytest.raises(errors.ArtefactLoadError, match="ValueError: LZ4 is not installed"):
+        artefacts.loads(buffer.getvalue(), format="joblib")
 
 
 # --------------------------------------------------------------------------- loading politely (yielding_to)
