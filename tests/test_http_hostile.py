@@ -232,6 +232,38 @@ def test_a_swap_that_cannot_happen_is_a_409_and_the_old_model_keeps_serving(tmp_
         pl.stop_http(url)
 
 
+def _log1p(X):
+    return X
+
+
+def test_a_swap_to_a_model_that_cannot_be_rebuilt_here_is_a_409(tmp_path, monkeypatch):
+    # v1.1.0 needs a function that lived in the __main__ of the process that saved it (a notebook).
+    import sys
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = pl.make_churn(300, random_state=3)
+    r = pl.Registry(tmp_path / "reg")
+    r.promote(r.save(DecisionTreeClassifier(max_depth=2).fit(X, y)).version)
+    monkeypatch.setattr(_log1p, "__module__", "__main__")
+    monkeypatch.setattr(sys.modules["__main__"], "_log1p", _log1p, raising=False)
+    r.save(make_pipeline(FunctionTransformer(_log1p), DecisionTreeClassifier(max_depth=2)).fit(X, y))
+    monkeypatch.delattr(sys.modules["__main__"], "_log1p")
+    server = pl.ModelServer(r, "1.0.0")
+    url = pl.start_http(server)
+    try:
+        resp = httpx.post(f"{url}/admin/swap", json={"ref": "1.1.0"}, headers=auth(server))
+        assert resp.status_code == 409, resp.text
+        detail = resp.json()["detail"]
+        assert detail.startswith("not swapped, still serving v1.0.0: v1.1.0: model_v1.1.0.pkl could not become")
+        assert "AttributeError" in detail and "_log1p" in detail and "__main__" in detail
+        assert httpx.post(f"{url}/predict", json={"rows": [GOOD]}).json()["version"] == "1.0.0"
+    finally:
+        pl.stop_http(url)
+
+
 def test_a_model_whose_warm_up_raises_is_refused(reg, monkeypatch):
     server = pl.ModelServer(reg)
     real = reg.load
