@@ -167,6 +167,8 @@ def _double(x):
     return 2 * x
 
 
+# Python 3.11 formats the AttributeError with the repr of xdist's __main__, a deprecated call.
+@pytest.mark.filterwarnings("ignore:BuiltinImporter.module_repr:DeprecationWarning")
 def test_a_model_needing_a_function_from_main_is_refused_with_the_remedy(tmp_path, monkeypatch):
     # The classic: a FunctionTransformer(func) with func defined in a notebook, loaded in another process.
     from sklearn.preprocessing import FunctionTransformer
