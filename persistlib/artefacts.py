@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import io
 import os
 import threading
@@ -53,11 +52,6 @@ def check_compress(compress: Any) -> Any:
     def level_ok(level: Any) -> bool:
         return isinstance(level, int) and not isinstance(level, bool) and 0 <= level <= 9
 
-    if isinstance(compress, tuple) and compress[:1] == ("lz4",) and importlib.util.find_spec("lz4") is None:
-        raise InvalidArgumentError(
-            f"compress={compress!r} needs the lz4 package, which is not installed: pip install lz4, or use "
-            "zlib (e.g. compress=3)."
-        )
     ok = level_ok(compress) or (
         isinstance(compress, tuple)
         and len(compress) == 2
@@ -69,7 +63,18 @@ def check_compress(compress: Any) -> Any:
             f"compress must be an int 0-9 or a (method, level) pair with method in "
             f"{JOBLIB_COMPRESSORS}, e.g. 3 or ('lz4', 3); got {compress!r}."
         )
+    if isinstance(compress, tuple) and compress[0] == "lz4" and not _lz4_installed():
+        raise InvalidArgumentError(
+            f"compress={compress!r} needs the lz4 package, which is not installed: pip install lz4, or use "
+            "zlib (e.g. compress=3)."
+        )
     return compress
+
+
+def _lz4_installed() -> bool:
+    from joblib import compressor  # joblib's own answer (lz4 is None when the package is missing)
+
+    return compressor.lz4 is not None
 
 
 def dump(
@@ -174,7 +179,7 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
         if format == "joblib":
             import joblib
 
-            return joblib.load(_SharingReader(_decompressing(data)))
+            return joblib.load(_SharingReader(_decompressing(data, label)))
         import skops.io as sio
 
         found = sio.get_untrusted_types(data=data)
@@ -194,20 +199,28 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
 
 
 def _why_not_loaded(label: str, error: Exception) -> str:
-    said = f"{label} could not become a model again: {type(error).__name__}: {error}"
-    if isinstance(error, (AttributeError, ImportError)):
+    """The message for a load that failed: what was raised, and the remedy that fits it."""
+    kind = type(error).__qualname__
+    if type(error).__module__ not in ("builtins", "__main__"):
+        kind = f"{type(error).__module__}.{kind}"
+    said = f"{label} could not become a model again: {kind}: {error}".rstrip(": ")
+    if isinstance(error, MemoryError):
+        return f"{said}. There is not enough memory here to rebuild it: free some, or load it on a larger machine."
+    if isinstance(error, ImportError) or str(error).startswith("Can't get attribute"):  # pickle's find_class
         return (
             f"{said}. It needs code that this Python cannot import: a function or class defined in a notebook "
-            "or script (__main__), or a package not installed here. Move such code into a module installed "
-            "wherever the model loads and save the model again, or install the missing package."
+            "or script (__main__), or a package (or package version) not installed here. Move such code into a "
+            "module installed wherever the model loads and save the model again, or install the package "
+            "versions recorded on the card."
         )
     return (
-        f"{said}. Its bytes are the ones saved (they match the card's sha256), so the cause is here: install "
-        "the package versions recorded on its card, or save the model again with these."
+        f"{said}. If these bytes came from a registry, they matched their card's sha256, so the cause is this "
+        "environment, not the file: install the package versions recorded on the card, or save the model again "
+        "with these."
     )
 
 
-_courtesy = threading.local()  # .pause: what a load in this thread calls between reads (see yielding_to)
+_courtesy = threading.local()  # .pause: what a load in this thread calls before each read (see yielding_to)
 
 
 @contextmanager
@@ -229,20 +242,31 @@ def yielding_to(pause: Callable[[], None]) -> Iterator[None]:
         _courtesy.pause = previous
 
 
-def _decompressing(data: bytes) -> io.BufferedIOBase:
+def _decompressing(data: bytes, label: str) -> io.BufferedIOBase:
     """``data`` as joblib's unpickler reads it: through joblib's own decompressor if it was saved compressed.
 
-    Decompressing here, not inside ``joblib.load``, puts :class:`_SharingReader` on the unpickler's side: joblib
-    would otherwise read the decompressed pickle through a 1 MiB buffer, and the unpickler can work through
-    a megabyte for 100+ ms without a read (and so without a pause). Streamed: never a second copy in memory.
+    Decompressing here, not inside ``joblib.load``, puts :class:`_SharingReader` on the unpickler's side:
+    joblib would read the decompressed pickle through a 1 MiB buffer, and the unpickler would then run for
+    6-10 ms of CPU time (a RandomForest(100), ``benchmarks/serving.py``) between two reads of the compressed
+    bytes, without a pause. Streamed: never a second copy in memory.
     """
     from joblib.compressor import _COMPRESSORS  # private, but joblib is pinned; a test covers every method
+    from joblib.numpy_pickle_utils import _ZFILE_PREFIX
 
+    if data.startswith(_ZFILE_PREFIX):
+        raise ArtefactLoadError(
+            f"{label} was written by joblib older than 0.10, which cannot be read from memory: load it with "
+            "joblib.load(path) where you trust it, and save the model again."
+        )
     raw = io.BytesIO(data)
-    for wrapper in _COMPRESSORS.values():
+    for name, wrapper in _COMPRESSORS.items():
         if data.startswith(wrapper.prefix):
+            if name == "lz4" and not _lz4_installed():
+                raise ArtefactLoadError(
+                    f"{label} is compressed with lz4, and the lz4 package is not installed here: pip install lz4."
+                )
             return io.BufferedReader(wrapper.decompressor_file(raw))
-    return raw  # not compressed (or a pre-0.10 joblib file, which joblib.load reports itself)
+    return raw  # not compressed
 
 
 class _SharingReader:

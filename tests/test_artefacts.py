@@ -191,24 +191,57 @@ def test_a_model_needing_a_function_from_main_is_refused_with_the_remedy(tmp_pat
 def test_bytes_the_unpickler_cannot_read_are_refused_naming_the_cause(forest_bytes):
     with pytest.raises(errors.ArtefactLoadError, match=r"^the artefact could not become a model again: ") as caught:
         artefacts.loads(forest_bytes[: len(forest_bytes) // 2], format="joblib")
-    assert "install the package versions recorded on its card" in str(caught.value)
-    assert caught.value.__cause__ is not None
+    message = str(caught.value)
+    assert "they matched their card's sha256, so the cause is this environment" in message
+    assert "install the package versions recorded on the card" in message
+    assert isinstance(caught.value.__cause__, ValueError) and "again: ValueError: EOF: reading array" in message
+    scrambled = forest_bytes[:100] + bytes(b ^ 0xFF for b in forest_bytes[100:200]) + forest_bytes[200:]
+    with pytest.raises(errors.ArtefactLoadError, match=r"again: zlib\.error: Error -3 while decompressing"):
+        artefacts.loads(scrambled, format="joblib")  # a class from a module is named with its module
+
+
+def test_a_model_needing_a_package_not_installed_says_to_install_it():
+    data = b"cno_such_package_xyz\nForest\n."  # a pickle naming a class in a package that is not installed
+    with pytest.raises(errors.ArtefactLoadError) as caught:
+        artefacts.loads(data, format="joblib", label="v2.0.0: model_v2.0.0.pkl")
+    message = str(caught.value)
+    assert message.startswith("v2.0.0: model_v2.0.0.pkl could not become a model again: ModuleNotFoundError: ")
+    assert "no_such_package_xyz" in message and "install the package versions recorded on the card" in message
+    assert isinstance(caught.value.__cause__, ModuleNotFoundError)
+
+
+def test_running_out_of_memory_says_so_not_install_packages(forest_bytes, monkeypatch):
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(joblib, "load", out_of_memory)
+    with pytest.raises(errors.ArtefactLoadError) as caught:
+        artefacts.loads(forest_bytes, format="joblib")
+    assert str(caught.value) == (
+        "the artefact could not become a model again: MemoryError. There is not enough memory here to rebuild "
+        "it: free some, or load it on a larger machine."
+    )
+
+
+def test_a_joblib_file_older_than_0_10_is_refused_with_what_to_do():
+    with pytest.raises(errors.ArtefactLoadError, match=r"^v1\.0\.0: m\.pkl was written by joblib older than 0\.10"):
+        artefacts.loads(b"ZF0x00000000000000000000", format="joblib", label="v1.0.0: m.pkl")
 
 
 def test_lz4_without_the_lz4_package_is_refused_on_save_and_on_load(monkeypatch, tmp_path):
-    import importlib.util
-
     import joblib.compressor
 
     buffer = io.BytesIO()
     joblib.dump([1, 2, 3], buffer, compress=("lz4", 3))
-    found = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lz4" else found(name, *a))
     monkeypatch.setattr(joblib.compressor, "lz4", None)  # what joblib sees when lz4 is not installed
     with pytest.raises(errors.InvalidArgumentError, match=r"needs the lz4 package, which is not installed: pip"):
         artefacts.dump([1], tmp_path / "x.pkl", compress=("lz4", 3))
     assert not (tmp_path / "x.pkl").exists()
-    with pytest.raises(errors.ArtefactLoadError, match="ValueError: LZ4 is not installed"):
+    with pytest.raises(errors.InvalidArgumentError, match="compress must be an int 0-9"):
+        artefacts.check_compress(("lz4", 99))  # a bad level is a bad level, lz4 or not
+    with pytest.raises(
+        errors.ArtefactLoadError, match=r"^the artefact is compressed with lz4, and the lz4 package is not installed"
+    ):
         artefacts.loads(buffer.getvalue(), format="joblib")
 
 
