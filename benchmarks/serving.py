@@ -262,9 +262,7 @@ def main() -> int:
         server.predict(rows[i])
         client.post("/predict", json={"rows": dict_rows[i]})
 
-    # A full garbage collection walks every object the imports made (sklearn, pandas, uvicorn...) while it holds
-    # the interpreter, so it stalls every request. `persistlib serve` freezes them once started (gc.freeze);
-    # this process does the same, unless --no-freeze.
+    # As `persistlib serve` does once started (README, "Benchmarks"), unless --no-freeze.
     began = time.perf_counter()
     gc.collect()
     unfrozen_ms = (time.perf_counter() - began) * 1000
@@ -357,11 +355,13 @@ def main() -> int:
     )
     offers: list[float] = []  # the loading thread's own CPU time at each offer to step aside
     gc.disable()  # the unpickler's own stretches: a collection would add its pause to one of them
-    began, cpu = time.perf_counter(), time.thread_time()
-    with artefacts.yielding_to(lambda: offers.append(time.thread_time())):
-        reg.load("2.0.0")
-    stretches = np.diff([cpu, *offers, time.thread_time()]) * 1000
-    gc.enable()
+    try:
+        began, cpu = time.perf_counter(), time.thread_time()
+        with artefacts.yielding_to(lambda: offers.append(time.thread_time())):
+            reg.load("2.0.0")
+        stretches = np.diff([cpu, *offers, time.thread_time()]) * 1000
+    finally:
+        gc.enable()
     print(
         f"   a load of v2.0.0 takes {(time.perf_counter() - began) * 1000:.0f} ms; the unpickler offers to step aside "
         f"{len(offers)} times, at most {stretches[1:].max():.1f} ms of its CPU time apart, garbage collection aside "

@@ -199,9 +199,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"serving v{server.version} ({args.alias}) from {root} on http://127.0.0.1:{port}", flush=True)
         if token is None:  # shown once, to the owner of this terminal, as Jupyter shows its token
             print(f"admin token (send 'Authorization: Bearer <token>' to /admin/*): {server.admin_token}", flush=True)
-        # Start-up is over: its objects (the imports, the model: ~200,000) leave the garbage collector. A full
-        # collection walks every object it tracks while it holds the interpreter: ~0.15 s here, a stall for
-        # every request in flight (benchmarks/serving.py). Servers freeze once started for this reason.
+        # Start-up is over: its objects (the imports, the model) leave the garbage collector, whose full
+        # collections would walk them all while requests wait (README, "Benchmarks").
         gc.collect()
         gc.freeze()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", lifespan="off")

@@ -50,7 +50,7 @@ __all__ = [
     "AuditUnavailableError",
     "AuditPathError",
     "HttpServerError",
-    "LoadTimeoutError",
+    "ConsoleWaitError",
     "RetrainError",
     "DecisionLogError",
     "BackendUnavailableError",
@@ -215,8 +215,9 @@ class AuditUnavailableError(AuditError):
     """A fail-closed server refused a prediction because it could not be audited (HTTP 503)."""
 
 
-class LoadTimeoutError(PersistError, TimeoutError):
-    """The hot-swap console's load did not send the requests waited for: it was stopped, or the server hangs."""
+class ConsoleWaitError(PersistError):
+    """``HotSwapConsole.wait()`` did not see the requests it waited for: the load was not running, was
+    stopped, ended, or the server hangs (the message says which)."""
 
 
 class HttpServerError(PersistError):

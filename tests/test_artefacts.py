@@ -277,7 +277,7 @@ def test_a_load_inside_yielding_to_pauses_between_reads_and_only_there(forest_by
 
 @pytest.mark.parametrize(
     ("compress", "protocol"),
-    [(0, None), (0, 0), ((("zlib", 3)), 1)] + [((m, 3), None) for m in artefacts.JOBLIB_COMPRESSORS],
+    [(0, None), (0, 0), (("zlib", 3), 1), (("zlib", 3), 2)] + [((m, 3), None) for m in artefacts.JOBLIB_COMPRESSORS],
 )
 def test_the_pause_comes_between_the_unpicklers_reads_with_every_compressor(compress, protocol):
     # 40 arrays of zeros: 3.2 MB to unpickle from a few kB of compressed bytes. A pause only between reads of

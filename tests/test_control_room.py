@@ -41,7 +41,7 @@ def test_it_opens_in_its_start_state(fresh):
     assert fresh.gate.baseline == {m: reg.card("1.1.0").metrics[m] for m in ("accuracy", "precision", "recall")}
 
 
-def test_the_pipeline_tab_runs_all_six_stages_whatever_the_rooms_seed(tmp_path):
+def test_the_pipeline_tab_runs_all_six_stages_with_the_rooms_default_seed(tmp_path):
     # The tab replays lesson 02 for an audience: a seed whose model falls under the gate's baseline would
     # stop it at Version. prepare()'s default seed (1) is one of those.
     room = ControlRoom(prepare(tmp_path / "ws", random_state=1))

@@ -232,7 +232,7 @@ def test_a_swap_that_cannot_happen_is_a_409_and_the_old_model_keeps_serving(tmp_
         pl.stop_http(url)
 
 
-def _log1p(X):
+def _identity(X):
     return X
 
 
@@ -249,10 +249,10 @@ def test_a_swap_to_a_model_that_cannot_be_rebuilt_here_is_a_409(tmp_path, monkey
     X, y = pl.make_churn(300, random_state=3)
     r = pl.Registry(tmp_path / "reg")
     r.promote(r.save(DecisionTreeClassifier(max_depth=2).fit(X, y)).version)
-    monkeypatch.setattr(_log1p, "__module__", "__main__")
-    monkeypatch.setattr(sys.modules["__main__"], "_log1p", _log1p, raising=False)
-    r.save(make_pipeline(FunctionTransformer(_log1p), DecisionTreeClassifier(max_depth=2)).fit(X, y))
-    monkeypatch.delattr(sys.modules["__main__"], "_log1p")
+    monkeypatch.setattr(_identity, "__module__", "__main__")
+    monkeypatch.setattr(sys.modules["__main__"], "_identity", _identity, raising=False)
+    r.save(make_pipeline(FunctionTransformer(_identity), DecisionTreeClassifier(max_depth=2)).fit(X, y))
+    monkeypatch.delattr(sys.modules["__main__"], "_identity")
     server = pl.ModelServer(r, "1.0.0")
     url = pl.start_http(server)
     try:
@@ -260,7 +260,7 @@ def test_a_swap_to_a_model_that_cannot_be_rebuilt_here_is_a_409(tmp_path, monkey
         assert resp.status_code == 409, resp.text
         detail = resp.json()["detail"]
         assert detail.startswith("not swapped, still serving v1.0.0: v1.1.0: model_v1.1.0.pkl could not become")
-        assert "AttributeError" in detail and "_log1p" in detail and "__main__" in detail
+        assert "AttributeError" in detail and "_identity" in detail and "__main__" in detail
         assert httpx.post(f"{url}/predict", json={"rows": [GOOD]}).json()["version"] == "1.0.0"
     finally:
         pl.stop_http(url)

@@ -15,7 +15,13 @@ from sklearn.tree import DecisionTreeClassifier
 import persistlib as pl
 import persistlib.serving.server as server_module
 from persistlib.data import CHURN_FEATURES
-from persistlib.errors import ArgumentTypeError, InvalidArgumentError, InvalidInputError, LoadTimeoutError
+from persistlib.errors import (
+    ArgumentTypeError,
+    ConsoleWaitError,
+    InvalidArgumentError,
+    InvalidInputError,
+    PersistError,
+)
 from persistlib.serving import ServerSnapshot, validate_rows
 
 FEATURES = list(CHURN_FEATURES)
@@ -342,11 +348,11 @@ def test_bad_input_is_a_persist_error_and_the_server_keeps_serving(two_versions)
 @pytest.fixture()
 def drawn(monkeypatch):
     """The matplotlib Figures the hot-swap console draws, kept to look inside."""
-    import persistlib.widgets.serving as widget_module
+    import persistlib.widgets._version_chart as chart_module
 
     figures = []
-    real = widget_module.figure_png
-    monkeypatch.setattr(widget_module, "figure_png", lambda fig: (figures.append(fig), real(fig))[1])
+    real = chart_module.figure_png
+    monkeypatch.setattr(chart_module, "figure_png", lambda fig: (figures.append(fig), real(fig))[1])
     return figures
 
 
@@ -556,7 +562,7 @@ def test_clean_step_is_computed_from_the_timeline(two_versions):
 def test_wait_returns_once_the_load_sent_that_many_more_requests(two_versions):
     reg, X, _ = two_versions
     console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"), interval=0)
-    with pytest.raises(LoadTimeoutError, match=r"not running: call start\(\) before wait\(\)"):
+    with pytest.raises(ConsoleWaitError, match=r"not running: call start\(\) before wait\(\)"):
         console.wait(1)
     console.start()
     try:
@@ -564,8 +570,12 @@ def test_wait_returns_once_the_load_sent_that_many_more_requests(two_versions):
             before = console.requests
             console.wait(n)
             assert console.requests >= before + n
-        with pytest.raises(InvalidArgumentError, match="requests"):
-            console.wait(0)
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(PersistError, match="requests"):
+                console.wait(bad)
+        for bad in (0, -1, float("inf"), 1e12):  # 0 could only fail; above TIMEOUT_MAX, Condition.wait would
+            with pytest.raises(InvalidArgumentError, match="timeout"):
+                console.wait(1, timeout=bad)
     finally:
         console.stop()
 
@@ -591,7 +601,7 @@ def test_wait_on_a_hung_server_names_the_timeout(two_versions, wait_until):
     console.start()
     try:
         wait_until(lambda: console.requests == 1, "the first request")
-        with pytest.raises(LoadTimeoutError, match=r"waited for 3 requests, 3 still missing: 0.05 s passed"):
+        with pytest.raises(ConsoleWaitError, match=r"waited for 3 requests, 3 still missing: 0.05 s passed\.$"):
             console.wait(3, timeout=0.05)
     finally:
         release.set()
@@ -607,7 +617,7 @@ def test_wait_returns_when_the_load_stops_and_says_so(two_versions, wait_until):
     def waiter():
         try:
             console.wait(5, timeout=60)
-        except LoadTimeoutError as e:
+        except ConsoleWaitError as e:
             raised.append(e)
 
     waiting = threading.Thread(target=waiter)
@@ -619,7 +629,53 @@ def test_wait_returns_when_the_load_stops_and_says_so(two_versions, wait_until):
     assert console.running and console.requests == 1
     release.set()
     console.stop()
-    assert [str(e) for e in raised] == ["waited for 5 requests, 5 still missing: the load stopped."]
+    assert [str(e) for e in raised] == ["waited for 5 requests, 5 still missing: the load was stopped."]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit below
+def test_wait_returns_when_the_load_thread_ends_on_its_own(two_versions, wait_until):
+    console, release = _hung_console(two_versions)
+    console.start()
+    wait_until(lambda: console.requests == 1, "the first request")  # the second one hangs
+    raised: list[Exception] = []
+
+    def waiter():
+        try:
+            console.wait(5, timeout=60)
+        except ConsoleWaitError as e:
+            raised.append(e)
+
+    def end_the_thread(rows):
+        raise SystemExit  # ends the load thread quietly, as nothing else can: every Exception is counted
+
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    wait_until(lambda: console._sent._waiters, "wait() waiting")
+    console._server.predict = end_the_thread
+    release.set()  # the hung request answers; the next one ends the thread
+    waiting.join(30)
+    assert not waiting.is_alive(), "wait() did not return when the load thread ended"
+    assert not console._stop.is_set() and console.requests == 2
+    assert [str(e) for e in raised] == ["waited for 5 requests, 4 still missing: the load ended (last error: None)."]
+    console._thread.join(10)  # its end is reported inside this test
+
+
+def test_a_label_update_that_fails_does_not_end_the_load(two_versions, wait_until):
+    reg, X, _ = two_versions
+    console = pl.HotSwapConsole(pl.ModelServer(reg), rows=X.iloc[:1].to_dict("records"), interval=0)
+
+    def server_down():
+        raise ConnectionError("server down")
+
+    console._update_labels = server_down  # over HTTP, the version label asks the server, which may be gone
+    console.start()
+    try:
+        wait_until(lambda: console.last_error == "ConnectionError('server down')", "the failed update recorded")
+        console.wait(5)  # the load goes on
+        assert console.running
+    finally:
+        console._update_labels = lambda: None
+        console.stop()
 
 
 def test_stop_keeps_a_load_thread_that_did_not_finish_and_says_so(two_versions):

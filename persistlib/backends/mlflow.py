@@ -198,7 +198,7 @@ class MlflowRegistry:
 
         Raises
         ------
-        VersionNotFoundError, IntegrityError, CompatibilityError, UntrustedTypeError, BackendError
+        VersionNotFoundError, IntegrityError, CompatibilityError, UntrustedTypeError, ArtefactLoadError, BackendError
         """
         mv = self._index()[self.resolve(ref)]
         card = self._card(mv)

@@ -10,8 +10,6 @@ one version to the next, with zero errors. :func:`next_ref` picks what
 All numbers come from persistlib; the console only displays them.
 """
 
-# Longer than 400 lines: the load thread, wait(), the counters and the chart share one lock and one timeline.
-
 from __future__ import annotations
 
 import threading
@@ -21,11 +19,10 @@ from collections.abc import Callable, Sequence
 import ipywidgets as W
 
 from .._checks import check_number
-from .._display import GREY, PALETTE, count, mark
-from ..errors import ArgumentTypeError, InvalidArgumentError, LoadTimeoutError, PersistError, SwapError
+from .._display import mark
+from ..errors import ArgumentTypeError, ConsoleWaitError, InvalidArgumentError, PersistError, SwapError
 from ..serving import ModelServer
-from ..versions import version_sort_key
-from ._common import figure_png
+from ._version_chart import version_chart_png
 
 __all__ = ["HotSwapConsole", "next_ref"]
 
@@ -150,6 +147,7 @@ class HotSwapConsole(W.VBox):
         self._lock = threading.Lock()
         self._sent = threading.Condition(self._lock)  # notified after each request the load sends
         self._stop = threading.Event()
+        self._ended = True  # the load loop is not running (set by start(), cleared as the loop ends)
         self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
         self.timeline: list[tuple[float, str | None]] = []
@@ -241,6 +239,7 @@ class HotSwapConsole(W.VBox):
         if self.running:
             return
         self._stop.clear()
+        self._ended = False
         self._thread = threading.Thread(target=self._load_loop, name="persistlib-hotswap-load", daemon=True)
         self._thread.start()
         self.status.value = "running: sending requests"
@@ -250,20 +249,21 @@ class HotSwapConsole(W.VBox):
 
         A fixed ``time.sleep`` after :meth:`start` guesses how fast the machine
         is, and a busy one (a shared Binder) misses the guess. Raises
-        :class:`~persistlib.errors.LoadTimeoutError` if the load is not running,
+        :class:`~persistlib.errors.ConsoleWaitError` if the load is not running,
         stops, or has not sent them within ``timeout`` seconds.
         """
         requests = check_number(requests, "requests", low=1, integer=True)
-        timeout = check_number(timeout, "timeout", low=0)
+        timeout = check_number(timeout, "timeout", low=0, low_open=True, high=threading.TIMEOUT_MAX)
         if not self.running:
-            raise LoadTimeoutError("the load is not running: call start() before wait().")
+            raise ConsoleWaitError("the load is not running: call start() before wait().")
         with self._sent:
             target = len(self.timeline) + requests
-            self._sent.wait_for(lambda: len(self.timeline) >= target or self._stop.is_set(), timeout)
+            self._sent.wait_for(lambda: len(self.timeline) >= target or self._stop.is_set() or self._ended, timeout)
             missing = target - len(self.timeline)
         if missing > 0:
-            why = "the load stopped" if self._stop.is_set() else f"{timeout:g} s passed (does the server hang?)"
-            raise LoadTimeoutError(f"waited for {requests} requests, {missing} still missing: {why}.")
+            why = f"the load ended (last error: {self.last_error})" if self._ended else f"{timeout:g} s passed"
+            why = "the load was stopped" if self._stop.is_set() else why
+            raise ConsoleWaitError(f"waited for {requests} requests, {missing} still missing: {why}.")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the load generator, wait for it (up to ``timeout`` seconds), then update the counters and chart.
@@ -349,11 +349,17 @@ class HotSwapConsole(W.VBox):
                     self.timeline.append((now, version))
                     self._sent.notify_all()
                 if now - last_update > 0.2:
-                    self._update_labels()
+                    try:
+                        self._update_labels()
+                    except Exception as e:  # e.g. a server that is down: the load goes on, counting errors
+                        self.last_error = repr(e)
                     last_update = now
                 if self.interval:
                     time.sleep(self.interval)
         finally:
+            with self._sent:
+                self._ended = True
+                self._sent.notify_all()  # a wait() for requests that will not come returns now
             if client is not None:
                 client.close()
 
@@ -377,44 +383,8 @@ class HotSwapConsole(W.VBox):
         self.version_label.value = f"serving: v{self._current_version()}"
 
     def refresh_chart(self) -> None:
-        """Redraw the versions-over-time chart into :attr:`chart`.
-
-        Before any request, the chart says how to fill it rather than showing empty axes.
-        """
-        from matplotlib.figure import Figure
-
+        """Redraw the versions-over-time chart into :attr:`chart` (before any request: how to fill it)."""
         with self._lock:
             timeline, swaps = list(self.timeline), list(self.swaps)
-        fig = Figure(figsize=(6.4, 2.6))
-        ax = fig.add_subplot()
-        if not timeline:
-            ax.set_axis_off()
-            done = f"{count(len(swaps), 'swap')} so far, no requests yet." if swaps else "No requests yet."
-            how = "Start load, then Swap or Rollback:\nStop load draws which version answered each request."
-            ax.text(0.5, 0.5, f"{done}\n{how}", ha="center", va="center", transform=ax.transAxes)
-        else:
-            self._draw_timeline(ax, timeline, swaps)
-        self.chart.value = figure_png(fig)
+        self.chart.value = version_chart_png(timeline, swaps)
         self.chart.layout.display = None
-
-    @staticmethod
-    def _draw_timeline(ax, timeline: list[tuple[float, str | None]], swaps: list[tuple[float, str]]) -> None:
-        versions = sorted({v for _, v in timeline if v is not None} | {v for _, v in swaps}, key=version_sort_key)
-        level = {v: i for i, v in enumerate(versions)}
-        ok = [(t, level[v]) for t, v in timeline if v is not None]
-        bad = [t for t, v in timeline if v is None]
-        if ok:
-            xs, ys = zip(*ok, strict=True)
-            ax.step(xs, ys, where="post", lw=2, color=PALETTE["blue"], label="version that answered")
-        if bad:
-            ax.plot(bad, [-1] * len(bad), "x", color=PALETTE["vermillion"], label=f"errors ({len(bad)})")
-        for t, _ in swaps:
-            ax.axvline(t, ls="--", color=GREY, lw=1)
-        times = [t for t, _ in timeline] + [t for t, _ in swaps]
-        pad = max(0.05 * (max(times) - min(times)), 0.1)
-        ax.set_xlim(min(times) - pad, max(times) + pad)  # every request and every swap in view
-        ax.set_ylim(-1.5, len(versions) - 0.5)  # every version's row, and the error row, in view
-        ax.set_yticks(range(-1, len(versions)), ["error"] + [f"v{v}" for v in versions])
-        ax.set_xlabel("seconds since the console was created")
-        ax.set_title(f"{len(timeline)} requests · {count(len(bad), 'error')} · dashed line = swap")
-        ax.legend(loc="upper left", fontsize=8)
