@@ -201,9 +201,9 @@ def loads(data: bytes, *, format: str, trusted_types: list[str] | None = None, l
 def _why_not_loaded(label: str, error: Exception) -> str:
     """The message for a load that failed: what was raised, and the remedy that fits it."""
     kind = type(error).__qualname__
-    if type(error).__module__ not in ("builtins", "__main__"):
+    if type(error).__module__ != "builtins":
         kind = f"{type(error).__module__}.{kind}"
-    said = f"{label} could not become a model again: {kind}: {error}".rstrip(": ")
+    said = f"{label} could not become a model again: {kind}" + (f": {error}" if str(error) else "")
     if isinstance(error, MemoryError):
         return f"{said}. There is not enough memory here to rebuild it: free some, or load it on a larger machine."
     if isinstance(error, ImportError) or str(error).startswith("Can't get attribute"):  # pickle's find_class
