@@ -108,6 +108,19 @@ def wait_until():
     return wait
 
 
+@contextmanager
+def defined_in_main(monkeypatch, function):
+    """Within the block, ``function`` lives in ``__main__`` (as one defined in a notebook), so a pickle made
+    there refers to ``__main__.<name>``; after it, this ``__main__`` no longer has it, like another process's."""
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(function, "__module__", "__main__")
+    monkeypatch.setattr(main, function.__name__, function, raising=False)
+    try:
+        yield
+    finally:
+        monkeypatch.delattr(main, function.__name__)
+
+
 def auth(server) -> dict[str, str]:
     """The header the admin endpoints require: the token start_http made for this server."""
     return {"Authorization": f"Bearer {server.admin_token}"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 import threading
 import zipfile
 
 import joblib
 import numpy as np
 import pytest
+from conftest import defined_in_main
 from sklearn.ensemble import RandomForestClassifier
 
 import persistlib as pl
@@ -173,12 +173,9 @@ def test_a_model_needing_a_function_from_main_is_refused_with_the_remedy(tmp_pat
     # The classic: a FunctionTransformer(func) with func defined in a notebook, loaded in another process.
     from sklearn.preprocessing import FunctionTransformer
 
-    main = sys.modules["__main__"]
-    monkeypatch.setattr(_double, "__module__", "__main__")
-    monkeypatch.setattr(main, "_double", _double, raising=False)
     buffer = io.BytesIO()
-    joblib.dump(FunctionTransformer(_double), buffer)
-    monkeypatch.delattr(main, "_double")  # the other process: no such function in its __main__
+    with defined_in_main(monkeypatch, _double):
+        joblib.dump(FunctionTransformer(_double), buffer)
     with pytest.raises(errors.ArtefactLoadError) as caught:
         artefacts.loads(buffer.getvalue(), format="joblib", label="v1.0.0: model_v1.0.0.pkl")
     message = str(caught.value)

@@ -17,7 +17,7 @@ import threading
 
 import httpx
 import pytest
-from conftest import auth
+from conftest import auth, defined_in_main
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,8 +240,6 @@ def _identity(X):
 @pytest.mark.filterwarnings("ignore:BuiltinImporter.module_repr:DeprecationWarning")
 def test_a_swap_to_a_model_that_cannot_be_rebuilt_here_is_a_409(tmp_path, monkeypatch):
     # v1.1.0 needs a function that lived in the __main__ of the process that saved it (a notebook).
-    import sys
-
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
     from sklearn.tree import DecisionTreeClassifier
@@ -249,10 +247,8 @@ def test_a_swap_to_a_model_that_cannot_be_rebuilt_here_is_a_409(tmp_path, monkey
     X, y = pl.make_churn(300, random_state=3)
     r = pl.Registry(tmp_path / "reg")
     r.promote(r.save(DecisionTreeClassifier(max_depth=2).fit(X, y)).version)
-    monkeypatch.setattr(_identity, "__module__", "__main__")
-    monkeypatch.setattr(sys.modules["__main__"], "_identity", _identity, raising=False)
-    r.save(make_pipeline(FunctionTransformer(_identity), DecisionTreeClassifier(max_depth=2)).fit(X, y))
-    monkeypatch.delattr(sys.modules["__main__"], "_identity")
+    with defined_in_main(monkeypatch, _identity):
+        r.save(make_pipeline(FunctionTransformer(_identity), DecisionTreeClassifier(max_depth=2)).fit(X, y))
     server = pl.ModelServer(r, "1.0.0")
     url = pl.start_http(server)
     try:

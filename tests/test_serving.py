@@ -596,6 +596,22 @@ def _hung_console(two_versions) -> tuple[pl.HotSwapConsole, threading.Event]:
     return console, release
 
 
+def _waiting_for_5(console, wait_until) -> tuple[threading.Thread, list[Exception]]:
+    """A thread inside ``console.wait(5, timeout=60)`` (returned once it waits), and the errors it raises."""
+    raised: list[Exception] = []
+
+    def waiter():
+        try:
+            console.wait(5, timeout=60)
+        except ConsoleWaitError as e:
+            raised.append(e)
+
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    wait_until(lambda: console._sent._waiters, "wait() waiting")
+    return waiting, raised
+
+
 def test_wait_on_a_hung_server_names_the_timeout(two_versions, wait_until):
     console, release = _hung_console(two_versions)
     console.start()
@@ -612,17 +628,7 @@ def test_wait_returns_when_the_load_stops_and_says_so(two_versions, wait_until):
     console, release = _hung_console(two_versions)
     console.start()
     wait_until(lambda: console.requests == 1, "the first request")  # the second one hangs
-    raised: list[Exception] = []
-
-    def waiter():
-        try:
-            console.wait(5, timeout=60)
-        except ConsoleWaitError as e:
-            raised.append(e)
-
-    waiting = threading.Thread(target=waiter)
-    waiting.start()
-    wait_until(lambda: console._sent._waiters, "wait() waiting")
+    waiting, raised = _waiting_for_5(console, wait_until)
     console.stop(timeout=0.05)  # the load is still stuck in its second request
     waiting.join(30)  # stop() wakes it: it must not sit out its 60 s
     assert not waiting.is_alive(), "wait() did not return when the load was stopped"
@@ -637,20 +643,11 @@ def test_wait_returns_when_the_load_thread_ends_on_its_own(two_versions, wait_un
     console, release = _hung_console(two_versions)
     console.start()
     wait_until(lambda: console.requests == 1, "the first request")  # the second one hangs
-    raised: list[Exception] = []
-
-    def waiter():
-        try:
-            console.wait(5, timeout=60)
-        except ConsoleWaitError as e:
-            raised.append(e)
 
     def end_the_thread(rows):
         raise SystemExit  # ends the load thread quietly, as nothing else can: every Exception is counted
 
-    waiting = threading.Thread(target=waiter)
-    waiting.start()
-    wait_until(lambda: console._sent._waiters, "wait() waiting")
+    waiting, raised = _waiting_for_5(console, wait_until)
     console._server.predict = end_the_thread
     release.set()  # the hung request answers; the next one ends the thread
     waiting.join(30)

@@ -147,7 +147,7 @@ class HotSwapConsole(W.VBox):
         self._lock = threading.Lock()
         self._sent = threading.Condition(self._lock)  # notified after each request the load sends
         self._stop = threading.Event()
-        self._ended = True  # the load loop is not running (set by start(), cleared as the loop ends)
+        self._ended = True  # no load loop is running: start() clears it, the loop sets it as it ends
         self._thread: threading.Thread | None = None
         self._t0 = time.monotonic()
         self.timeline: list[tuple[float, str | None]] = []
